@@ -1,0 +1,46 @@
+# Granary: the two commands a newcomer needs are `make run` and `make test`.
+GO        ?= go
+BIN       := bin/granary
+FUZZTIME  ?= 30s
+# Packages cheap enough to run under the race detector on every test run.
+RACE_PKGS := ./internal/... ./cmd/...
+
+.PHONY: run build test unit e2e deps bench bench-mem fuzz vet fmt clean
+
+run: ## start a local Granary (redis-cli -c -p 5198)
+	$(GO) run ./cmd/granary dev
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/granary
+
+test: deps vet unit e2e ## everything CI runs
+
+unit:
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+e2e: ## multi-process and differential tests (need redis-server)
+	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
+
+deps: ## the reference redis-server and redis-benchmark, from Debian's packages
+	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
+	  { echo "installing redis-server and redis-tools"; \
+	    apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
+
+vet:
+	@test -z "$$(gofmt -l cmd internal test bench 2>/dev/null)" || { gofmt -l cmd internal test bench; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/...
+
+bench: deps build ## throughput against redis-server, same run, prints ratios
+	bench/throughput.sh
+
+bench-mem: deps build ## resident memory and GET latency against redis-server
+	bench/memory.sh
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@for t in $$($(GO) test -list '^Fuzz' ./internal/... | grep -E '^(Fuzz|ok)' | awk '/^Fuzz/{f=f" "$$1} /^ok/{for(i=split(f,a," ");i>0;i--) print $$2":"a[i]; f=""}'); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$pkg $$name"; \
+	  $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+
+clean:
+	rm -rf bin

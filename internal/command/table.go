@@ -1,0 +1,218 @@
+package command
+
+import (
+	"bytes"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"granary/internal/routing"
+)
+
+// Flag describes a command for dispatch, COMMAND and statistics.
+type Flag uint32
+
+const (
+	FlagWrite    Flag = 1 << iota // modifies data
+	FlagRead                      // reads data
+	FlagNoAuth                    // allowed before authentication
+	FlagAdmin                     // administrative
+	FlagFast                      // O(1) or O(log n)
+	FlagStale                     // allowed when the cluster is down
+	FlagSameSlot                  // keys must share a bucket even in standalone mode (atomic across keys)
+)
+
+// Handler executes a command. It writes exactly one reply.
+type Handler func(c *Ctx)
+
+// Spec describes a command, with Redis' COMMAND metadata.
+type Spec struct {
+	Name     string // lower case
+	Arity    int    // >0 exact argument count including the name; <0 minimum
+	Flags    Flag
+	FirstKey int // position of the first key, 0 if none
+	LastKey  int // position of the last key; -1 the last argument
+	Step     int // step between keys
+	Handler  Handler
+	Subs     map[string]*Spec // subcommands (CLIENT, CLUSTER, CONFIG, ...)
+}
+
+var specs = map[string]*Spec{}
+
+// register adds commands to the table; families call it from init.
+func register(ss ...*Spec) {
+	for _, s := range ss {
+		if _, dup := specs[s.Name]; dup {
+			panic("command registered twice: " + s.Name)
+		}
+		specs[s.Name] = s
+	}
+}
+
+// Lookup returns the spec of a command name in any case, without allocating.
+func Lookup(name []byte) *Spec {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return specs[strings.ToLower(string(name))]
+	}
+	for i, c := range name {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return specs[string(buf[:len(name)])]
+}
+
+// Specs returns every command, sorted by name.
+func Specs() []*Spec {
+	out := make([]*Spec, 0, len(specs))
+	for _, s := range specs {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Keys returns the positions of a command's keys in args.
+func (s *Spec) keyRange(n int) (first, last, step int) {
+	if s.FirstKey == 0 || n <= s.FirstKey {
+		return 0, -1, 1
+	}
+	last = s.LastKey
+	if last < 0 {
+		last = n + last
+	}
+	if last >= n {
+		last = n - 1
+	}
+	return s.FirstKey, last, max(s.Step, 1)
+}
+
+// atomicTable holds the routing table the node serves with.
+type atomicTable struct{ p atomic.Pointer[routing.Table] }
+
+// Table returns the current routing table.
+func (n *Node) Table() *routing.Table { return n.table.p.Load() }
+
+// SetTable publishes a new routing table.
+func (n *Node) SetTable(t *routing.Table) { n.table.p.Store(t) }
+
+// Dispatch runs one command: lookup, arity, authentication, bucket ownership,
+// then the handler. It returns the spec run (nil if none).
+func Dispatch(c *Ctx) *Spec {
+	s := c.S
+	sp := Lookup(c.Args[0])
+	if sp == nil {
+		c.W.Error(unknownCommand(c.Args))
+		return nil
+	}
+	if sp.Subs != nil {
+		if len(c.Args) < 2 {
+			// A container with its own handler runs it when called bare
+			// (COMMAND); the others need a subcommand.
+			if sp.Handler == nil {
+				c.W.Error(wrongArgs(sp.Name))
+				return sp
+			}
+		} else {
+			sub := sp.Subs[strings.ToLower(string(c.Args[1]))]
+			if sub == nil {
+				c.W.Error("ERR unknown subcommand '" + string(clip(c.Args[1])) + "'. Try " + strings.ToUpper(sp.Name) + " HELP.")
+				return sp
+			}
+			sp = sub
+		}
+	}
+	if (sp.Arity > 0 && len(c.Args) != sp.Arity) || (sp.Arity < 0 && len(c.Args) < -sp.Arity) {
+		c.W.Error(wrongArgs(sp.Name))
+		return sp
+	}
+	if !s.Authed && sp.Flags&FlagNoAuth == 0 {
+		c.W.Error("NOAUTH Authentication required.")
+		return sp
+	}
+	c.Spec = sp
+	c.Now = time.Now().UnixMilli()
+	s.lastSpec.Store(sp)
+	s.lastAt.Store(c.Now)
+	if first, last, step := sp.keyRange(len(c.Args)); first > 0 {
+		if !c.route(sp, first, last, step) {
+			return sp
+		}
+	} else {
+		c.Bucket = 0
+	}
+	switch {
+	case sp.Flags&FlagWrite != 0:
+		s.Counts.Writes++
+	case sp.Flags&FlagRead != 0:
+		s.Counts.Reads++
+	default:
+		s.Counts.Others++
+	}
+	sp.Handler(c)
+	return sp
+}
+
+// route sets c.Bucket and checks that this node serves the keys' buckets,
+// replying MOVED or CROSSSLOT when not.
+func (c *Ctx) route(sp *Spec, first, last, step int) bool {
+	b := routing.Bucket(c.Args[first])
+	c.Bucket = b
+	t := c.N.Table()
+	for i := first + step; i <= last; i += step {
+		if kb := routing.Bucket(c.Args[i]); kb != b {
+			if !c.N.Config.Standalone || sp.Flags&FlagSameSlot != 0 {
+				c.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
+				return false
+			}
+			if t.Primary(kb) != c.N.Self {
+				return c.moved(t, kb)
+			}
+		}
+	}
+	if p := t.Primary(b); p != c.N.Self {
+		return c.moved(t, b)
+	}
+	return true
+}
+
+func (c *Ctx) moved(t *routing.Table, b uint16) bool {
+	p := t.Primary(b)
+	if p < 0 {
+		c.W.Error("CLUSTERDOWN Hash slot not served")
+		return false
+	}
+	n := t.Nodes[p]
+	c.W.Error("MOVED " + itoa(int64(b)) + " " + n.Host + ":" + itoa(int64(n.Port)))
+	return false
+}
+
+func unknownCommand(args [][]byte) string {
+	var b bytes.Buffer
+	b.WriteString("ERR unknown command '")
+	b.Write(clip(args[0]))
+	b.WriteString("', with args beginning with: ")
+	for _, a := range args[1:] {
+		if b.Len() > 128 {
+			break
+		}
+		b.WriteByte('\'')
+		b.Write(clip(a))
+		b.WriteString("' ")
+	}
+	return b.String()
+}
+
+func clip(b []byte) []byte {
+	if len(b) > 128 {
+		return b[:128]
+	}
+	return b
+}
+
+func wrongArgs(name string) string {
+	return "ERR wrong number of arguments for '" + name + "' command"
+}

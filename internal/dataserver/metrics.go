@@ -1,0 +1,82 @@
+package dataserver
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"granary/internal/command"
+	"granary/internal/namespace"
+)
+
+// collector exports per-namespace statistics and connection counters. It reads
+// the live counters at scrape time, so nothing is added to the command path.
+type collector struct {
+	node *command.Node
+
+	ops, hits, misses, evictions, expirations *prometheus.Desc
+	items, bytes, quota                       *prometheus.Desc
+	clients, connections, rejected            *prometheus.Desc
+	netIn, netOut                             *prometheus.Desc
+}
+
+func newCollector(node *command.Node) *collector {
+	ns := []string{"namespace"}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("granary_"+name, help, labels, nil)
+	}
+	return &collector{
+		node:        node,
+		ops:         d("namespace_ops_total", "Commands run against a namespace, by kind (read, write, other).", "namespace", "kind"),
+		hits:        d("namespace_hits_total", "Reads that found their key.", ns...),
+		misses:      d("namespace_misses_total", "Reads that did not find their key.", ns...),
+		evictions:   d("namespace_evictions_total", "Items evicted to stay within the namespace's quota.", ns...),
+		expirations: d("namespace_expirations_total", "Items removed because they expired.", ns...),
+		items:       d("namespace_items", "Items stored.", ns...),
+		bytes:       d("namespace_bytes", "Memory the namespace's engine accounts against its quota.", ns...),
+		quota:       d("namespace_quota_bytes", "The namespace's memory quota (0: unlimited).", ns...),
+		clients:     d("connected_clients", "Client connections open."),
+		connections: d("connections_total", "Client connections accepted."),
+		rejected:    d("rejected_connections_total", "Client connections refused (max clients)."),
+		netIn:       d("net_input_bytes_total", "Bytes read from clients."),
+		netOut:      d("net_output_bytes_total", "Bytes written to clients."),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations,
+		c.items, c.bytes, c.quota, c.clients, c.connections, c.rejected, c.netIn, c.netOut} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	c.node.Namespaces.Each(func(n *namespace.Namespace) {
+		id := strconv.Itoa(int(n.ID))
+		st := n.Engine.Stats()
+		counter(c.ops, float64(n.Stats.Reads.Load()), id, "read")
+		counter(c.ops, float64(n.Stats.Writes.Load()), id, "write")
+		counter(c.ops, float64(n.Stats.Others.Load()), id, "other")
+		counter(c.hits, float64(n.Stats.Hits.Load()), id)
+		counter(c.misses, float64(n.Stats.Misses.Load()), id)
+		counter(c.evictions, float64(st.Evictions), id)
+		counter(c.expirations, float64(st.Expirations), id)
+		gauge(c.items, float64(st.Items), id)
+		gauge(c.bytes, float64(st.Bytes), id)
+		gauge(c.quota, float64(st.Quota), id)
+	})
+	if c.node.Host != nil {
+		cs := c.node.Host.ConnStats()
+		gauge(c.clients, float64(cs.Connected))
+		counter(c.connections, float64(cs.Total))
+		counter(c.rejected, float64(cs.Rejected))
+		counter(c.netIn, float64(cs.NetIn))
+		counter(c.netOut, float64(cs.NetOut))
+	}
+}

@@ -1,0 +1,101 @@
+// Package namespace holds Tair's areas: numbered namespaces (0..65535), each
+// with its own engine, quota and statistics.
+package namespace
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"granary/internal/engine"
+)
+
+// Max is the highest namespace number.
+const Max = 65535
+
+// Stats are a namespace's operation counters. Connections count locally and
+// add their counts in batches (see Counts), so the hot path touches no shared
+// cache line per command.
+type Stats struct {
+	Reads  atomic.Uint64
+	Writes atomic.Uint64
+	Others atomic.Uint64
+	Hits   atomic.Uint64
+	Misses atomic.Uint64
+}
+
+// Counts is a connection's unflushed share of a namespace's Stats.
+type Counts struct {
+	Reads, Writes, Others, Hits, Misses uint64
+}
+
+// Add moves c into s and clears c.
+func (s *Stats) Add(c *Counts) {
+	if c.Reads != 0 {
+		s.Reads.Add(c.Reads)
+	}
+	if c.Writes != 0 {
+		s.Writes.Add(c.Writes)
+	}
+	if c.Others != 0 {
+		s.Others.Add(c.Others)
+	}
+	if c.Hits != 0 {
+		s.Hits.Add(c.Hits)
+	}
+	if c.Misses != 0 {
+		s.Misses.Add(c.Misses)
+	}
+	*c = Counts{}
+}
+
+// Namespace is one area.
+type Namespace struct {
+	ID     uint16
+	Engine engine.Engine
+	Stats  Stats
+}
+
+// Factory creates the engine of a new namespace.
+type Factory func(id uint16) engine.Engine
+
+// Registry holds the namespaces of one data server. Lookup is lock-free.
+type Registry struct {
+	mu      sync.Mutex
+	factory Factory
+	byID    [Max + 1]atomic.Pointer[Namespace]
+}
+
+// NewRegistry returns a registry that creates namespaces on first use with f.
+func NewRegistry(f Factory) *Registry { return &Registry{factory: f} }
+
+// Get returns namespace id, creating it on first use.
+func (r *Registry) Get(id uint16) *Namespace {
+	if ns := r.byID[id].Load(); ns != nil {
+		return ns
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ns := r.byID[id].Load(); ns != nil {
+		return ns
+	}
+	ns := &Namespace{ID: id, Engine: r.factory(id)}
+	r.byID[id].Store(ns)
+	return ns
+}
+
+// Lookup returns namespace id if it exists.
+func (r *Registry) Lookup(id uint16) *Namespace { return r.byID[id].Load() }
+
+// Each calls fn for every existing namespace in id order.
+func (r *Registry) Each(fn func(*Namespace)) {
+	for i := range r.byID {
+		if ns := r.byID[i].Load(); ns != nil {
+			fn(ns)
+		}
+	}
+}
+
+// Close closes every namespace's engine.
+func (r *Registry) Close() {
+	r.Each(func(ns *Namespace) { ns.Engine.Close() })
+}

@@ -1,0 +1,162 @@
+// Package server runs the RESP connection loop of a data server: it accepts
+// clients, reads pipelined commands, dispatches them to package command and
+// writes replies in batches (flushed when the client's input is drained).
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"granary/internal/command"
+	"granary/internal/resp"
+)
+
+// Options configure the connection layer.
+type Options struct {
+	MaxClients int          // 0 = 10000, as Redis
+	Limits     resp.Limits  // after authentication
+	PreAuth    resp.Limits  // before authentication (used only with a password)
+	Logger     *slog.Logger // nil = slog.Default()
+}
+
+// Server serves RESP clients for one node.
+type Server struct {
+	node *command.Node
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	conns map[int64]*conn
+	lns   []net.Listener
+
+	nextID   atomic.Int64
+	total    atomic.Int64
+	rejected atomic.Int64
+	netIn    atomic.Int64
+	netOut   atomic.Int64
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+}
+
+// New returns a server for node and makes it the node's Host.
+func New(node *command.Node, opts Options) *Server {
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 10000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PreAuth == (resp.Limits{}) {
+		opts.PreAuth = resp.PreAuthLimits
+	}
+	s := &Server{node: node, opts: opts, log: opts.Logger, conns: map[int64]*conn{}}
+	node.Host = s
+	return s
+}
+
+// Serve accepts connections on ln until ctx is done or Close is called.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closed.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.accept(nc)
+	}
+}
+
+func (s *Server) accept(nc net.Conn) {
+	s.total.Add(1)
+	s.mu.Lock()
+	if len(s.conns) >= s.opts.MaxClients || s.closed.Load() {
+		s.mu.Unlock()
+		s.rejected.Add(1)
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c.sess.ID] = c
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c.sess.ID)
+		s.mu.Unlock()
+	}()
+}
+
+// Close stops listening, closes every connection and waits for them to end.
+func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for _, c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Sessions returns every connected client's session (CLIENT LIST).
+func (s *Server) Sessions() []*command.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*command.Session, 0, len(s.conns))
+	for _, c := range s.conns {
+		out = append(out, c.sess)
+	}
+	return out
+}
+
+// Kill closes client id's connection.
+func (s *Server) Kill(id int64) bool {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.nc.Close()
+	return true
+}
+
+// ConnStats returns connection counters.
+func (s *Server) ConnStats() command.ConnStats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return command.ConnStats{
+		Connected: int64(n), Total: s.total.Load(), Rejected: s.rejected.Load(),
+		NetIn: s.netIn.Load(), NetOut: s.netOut.Load(),
+	}
+}
