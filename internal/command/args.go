@@ -3,7 +3,6 @@ package command
 import (
 	"math"
 	"strconv"
-	"strings"
 )
 
 // parseInt parses a Redis integer argument (no spaces, no '+', no leading
@@ -48,39 +47,6 @@ func parseInt(b []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(u), true
-}
-
-// parseFloat parses a float argument as Redis' string2ld: no spaces, no NaN.
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 5000 {
-		return 0, false
-	}
-	if isSpaceByte(b[0]) || isSpaceByte(b[len(b)-1]) {
-		return 0, false
-	}
-	s := string(b)
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		// Redis accepts out-of-range values as ±inf only when spelt as such.
-		if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
-			return 0, false
-		}
-		if !math.IsInf(f, 0) {
-			return 0, false // underflow
-		}
-		return 0, false
-	}
-	if math.IsNaN(f) {
-		return 0, false
-	}
-	if strings.ContainsAny(s, "xXpP_") { // Go accepts hex floats and underscores; Redis does not
-		return 0, false
-	}
-	return f, true
-}
-
-func isSpaceByte(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
 }
 
 // eqFold reports whether arg equals the lower-case word w in any case.

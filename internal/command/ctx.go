@@ -77,3 +77,14 @@ type Node struct {
 	table      atomicTable
 	Self       int // this node's index in the table's Nodes
 }
+
+// scratchKeep is the largest c.Scratch kept between commands; a larger one,
+// grown by one big value, is dropped.
+const scratchKeep = 64 << 10
+
+// trimScratch drops c.Scratch when a large value grew it.
+func (c *Ctx) trimScratch() {
+	if cap(c.Scratch) > scratchKeep {
+		c.Scratch = nil
+	}
+}

@@ -46,13 +46,6 @@ const (
 	errExNotInt   = "ERR value is not an integer"
 	errExNotFloat = "ERR value is not a float"
 	errExMinMax   = "ERR min or max is specified, but not valid"
-	errExOOM      = "OOM command not allowed when used memory > 'maxmemory'."
-	errExTooLarge = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
-
-	// Buffers (c.Scratch, a pooled transaction's) larger than these are not
-	// kept for reuse.
-	exScratchMax = 64 << 10
-	exBufMax     = 64 << 10
 )
 
 // Options allowed besides expiry, NX/XX and VER/ABS.
@@ -191,15 +184,13 @@ func exBegin(c *Ctx, run func(*exTx, *engine.Item) (engine.Item, engine.Op)) *ex
 func exEnd(t *exTx) {
 	c := t.c
 	buf := t.buf[:0]
-	if cap(buf) > exBufMax {
+	if cap(buf) > scratchKeep {
 		buf = nil
 	}
 	fn := t.fn
 	*t = exTx{fn: fn, buf: buf}
 	exTxPool.Put(t)
-	if cap(c.Scratch) > exScratchMax {
-		c.Scratch = nil
-	}
+	c.trimScratch()
 }
 
 // update runs t on the command's key. It replies with the engine's error, or
@@ -207,14 +198,7 @@ func exEnd(t *exTx) {
 func (t *exTx) update() bool {
 	c := t.c
 	if err := c.Engine().Update(c.Bucket, c.Args[1], c.Now, t.fn); err != nil {
-		switch err {
-		case engine.ErrOOM:
-			c.W.Error(errExOOM)
-		case engine.ErrTooLarge:
-			c.W.Error(errExTooLarge)
-		default:
-			c.W.Error("ERR " + err.Error())
-		}
+		engineError(c, err, errStringLimit)
 		return false
 	}
 	if t.err != "" {
@@ -327,9 +311,7 @@ func cmdExGet(c *Ctx) {
 			c.W.Int(0)
 		}
 	}
-	if cap(c.Scratch) > exScratchMax {
-		c.Scratch = nil
-	}
+	c.trimScratch()
 }
 
 // EXSETVER key version

@@ -30,8 +30,13 @@ import (
 // hash whose last field is removed is deleted. Updates rewrite the encoding:
 // O(size of the hash), meant for Tair-sized prefix sets (thousands of fields).
 //
+// Fields come back in byte order everywhere (HGETALL, HKEYS, HVALS, HSCAN),
+// where Redis uses insertion order for small hashes and no order for large
+// ones; neither is promised by the protocol.
+//
 // Reads take only what they need under the engine's lock (one value for HGET,
-// the selected entries for a range or an HSCAN page) and decode it afterwards.
+// the selected entries for a range or an HSCAN page) and decode it afterwards;
+// HGETALL, HKEYS and HVALS copy the encoding out with Engine.Get.
 
 func init() {
 	register(
@@ -61,15 +66,13 @@ const (
 	errHashNaNInf   = "ERR value is NaN or Infinity"
 	errHashCursor   = "ERR invalid cursor"
 	errHashLex      = "ERR min or max not valid string range item"
-	errHashOOM      = "OOM command not allowed when used memory > 'maxmemory'."
 	errHashTooLarge = "ERR hash exceeds the maximum item size"
 )
 
-// hashKeepMax is the largest buffer (c.Scratch, a pooled transaction's) kept
+// Buffers (c.Scratch, a pooled transaction's) larger than these are not kept
 // for reuse after a command.
 const (
-	hashScratchMax = 64 << 10
-	hashBufMax     = 1 << 20
+	hashBufMax = 1 << 20
 )
 
 // hashSmall is the field count up to which HSCAN returns the whole hash in one
@@ -131,9 +134,7 @@ func hashEnd(t *hashTx) {
 	fn := t.fn
 	*t = hashTx{fn: fn, buf: buf, spans: spans}
 	hashTxPool.Put(t)
-	if cap(c.Scratch) > hashScratchMax {
-		c.Scratch = nil
-	}
+	c.trimScratch()
 }
 
 // update runs t on the command's key. It replies with the engine's error, or
@@ -141,14 +142,7 @@ func hashEnd(t *hashTx) {
 func (t *hashTx) update() bool {
 	c := t.c
 	if err := c.Engine().Update(c.Bucket, c.Args[1], c.Now, t.fn); err != nil {
-		switch err {
-		case engine.ErrOOM:
-			c.W.Error(errHashOOM)
-		case engine.ErrTooLarge, hashenc.ErrTooLarge:
-			c.W.Error(errHashTooLarge)
-		default:
-			c.W.Error("ERR " + err.Error())
-		}
+		engineError(c, err, errHashTooLarge)
 		return false
 	}
 	if t.err != "" {
@@ -392,9 +386,7 @@ func cmdHGetAll(c *Ctx) {
 			}
 		}
 	}
-	if cap(c.Scratch) > hashScratchMax {
-		c.Scratch = nil
-	}
+	c.trimScratch()
 }
 
 // HINCRBY key field increment

@@ -66,7 +66,7 @@ func cmdDel(c *Ctx) {
 		}
 	})
 	if err != nil {
-		strEngineErr(c, err)
+		engineError(c, err, errStringLimit)
 		return
 	}
 	c.W.Int(n)

@@ -145,5 +145,5 @@ func cmdScan(c *Ctx) {
 		start = end
 	}
 	c.Scratch = keys
-	strTrimScratch(c)
+	c.trimScratch()
 }

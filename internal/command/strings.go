@@ -27,16 +27,9 @@ func init() {
 	)
 }
 
-// strKeepMax is the largest buffer (c.Scratch, a pooled transaction's
-// buffer) kept for reuse after a command; larger ones are dropped so one huge
-// value does not pin its memory to a connection for good.
-const strKeepMax = 64 << 10
-
 // strDefaultMaxLen is Redis' default proto-max-bulk-len, the largest string
 // APPEND and SETRANGE may build.
 const strDefaultMaxLen = 512 << 20
-
-const errStrOOM = "OOM command not allowed when used memory > 'maxmemory'."
 
 // strMaxLen returns the largest string a command may build.
 func strMaxLen(c *Ctx) int64 {
@@ -51,25 +44,6 @@ func strMaxLen(c *Ctx) int64 {
 func strCheckLen(c *Ctx, size, add int64) bool {
 	max := strMaxLen(c)
 	return size <= max && add <= max-size
-}
-
-// strEngineErr replies with the error an engine returned.
-func strEngineErr(c *Ctx, err error) {
-	switch err {
-	case engine.ErrOOM:
-		c.W.Error(errStrOOM)
-	case engine.ErrTooLarge:
-		c.W.Error(errStringLimit)
-	default:
-		c.W.Error("ERR " + err.Error())
-	}
-}
-
-// strTrimScratch drops c.Scratch when a large value grew it.
-func strTrimScratch(c *Ctx) {
-	if cap(c.Scratch) > strKeepMax {
-		c.Scratch = nil
-	}
 }
 
 // strTx is an engine.Update callback with its state. Transactions are pooled
@@ -116,7 +90,7 @@ func strBegin(c *Ctx, run func(*strTx, *engine.Item) (engine.Item, engine.Op)) *
 // strEnd returns t to the pool.
 func strEnd(t *strTx) {
 	buf := t.buf[:0]
-	if cap(buf) > strKeepMax {
+	if cap(buf) > scratchKeep {
 		buf = nil
 	}
 	fn := t.fn
@@ -128,7 +102,7 @@ func strEnd(t *strTx) {
 // returns false when there was one.
 func (t *strTx) update(b uint16, key []byte) bool {
 	if err := t.c.Engine().Update(b, key, t.c.Now, t.fn); err != nil {
-		strEngineErr(t.c, err)
+		engineError(t.c, err, errStringLimit)
 		return false
 	}
 	return true
@@ -175,7 +149,7 @@ func cmdGet(c *Ctx) {
 		c.Hit()
 		c.W.Bulk(it.Value)
 	}
-	strTrimScratch(c)
+	c.trimScratch()
 }
 
 // strCopyOld copies cur's value to c.Scratch for the reply, or records a type
@@ -205,7 +179,7 @@ func strReplyOld(t *strTx) {
 	if t.old {
 		c.Hit()
 		c.W.Bulk(c.Scratch)
-		strTrimScratch(c)
+		c.trimScratch()
 	} else {
 		c.Miss()
 		c.W.Null()
@@ -307,7 +281,7 @@ func cmdMGet(c *Ctx) {
 		}
 		c.W.Bulk(it.Value)
 	}
-	strTrimScratch(c)
+	c.trimScratch()
 }
 
 // strKeyBuckets returns the keys at args[1], args[1+step], ... with their buckets.
@@ -336,7 +310,7 @@ func cmdMSet(c *Ctx) {
 		}
 	})
 	if err != nil {
-		strEngineErr(c, err)
+		engineError(c, err, errStringLimit)
 		return
 	}
 	c.W.OK()
@@ -363,7 +337,7 @@ func cmdMSetNX(c *Ctx) {
 		set = true
 	})
 	if err != nil {
-		strEngineErr(c, err)
+		engineError(c, err, errStringLimit)
 		return
 	}
 	if set {
@@ -472,7 +446,7 @@ func cmdGetRange(c *Ctx) {
 		default:
 			c.Hit()
 			c.W.Bulk(c.Scratch)
-			strTrimScratch(c)
+			c.trimScratch()
 		}
 	}
 	strEnd(t)

@@ -159,7 +159,7 @@ func strSetGeneric(c *Ctx, key, val []byte, flags int, at int64, reply int) {
 	if flags&(soNX|soXX|soGET|soKEEPTTL) == 0 && (at == 0 || at >= c.Now) {
 		// The hot path: an unconditional write.
 		if _, err := c.Engine().Set(c.Bucket, key, engine.Item{Type: engine.TypeString, Value: val, Expire: at}, c.Now); err != nil {
-			strEngineErr(c, err)
+			engineError(c, err, errStringLimit)
 			return
 		}
 		if reply == replyInt {

@@ -51,7 +51,9 @@ func register(ss ...*Spec) {
 }
 
 // Lookup returns the spec of a command name in any case, without allocating.
-func Lookup(name []byte) *Spec {
+func Lookup(name []byte) *Spec { return lookupIn(specs, name) }
+
+func lookupIn(specs map[string]*Spec, name []byte) *Spec {
 	var buf [32]byte
 	if len(name) > len(buf) {
 		return specs[strings.ToLower(string(name))]
@@ -117,7 +119,7 @@ func Dispatch(c *Ctx) *Spec {
 				return sp
 			}
 		} else {
-			sub := sp.Subs[strings.ToLower(string(c.Args[1]))]
+			sub := lookupIn(sp.Subs, c.Args[1])
 			if sub == nil {
 				c.W.Error("ERR unknown subcommand '" + string(clip(c.Args[1])) + "'. Try " + strings.ToUpper(sp.Name) + " HELP.")
 				return sp
@@ -137,8 +139,10 @@ func Dispatch(c *Ctx) *Spec {
 	c.Now = time.Now().UnixMilli()
 	s.lastSpec.Store(sp)
 	s.lastAt.Store(c.Now)
+	asking := s.Asking
+	s.Asking = false // ASKING applies to the next command only
 	if first, last, step := sp.keyRange(len(c.Args)); first > 0 {
-		if !c.route(sp, first, last, step) {
+		if !c.route(sp, first, last, step, asking) {
 			return sp
 		}
 	} else {
@@ -158,7 +162,9 @@ func Dispatch(c *Ctx) *Spec {
 
 // route sets c.Bucket and checks that this node serves the keys' buckets,
 // replying MOVED or CROSSSLOT when not.
-func (c *Ctx) route(sp *Spec, first, last, step int) bool {
+// asking is set when the previous command was ASKING (used once buckets can be
+// migrating).
+func (c *Ctx) route(sp *Spec, first, last, step int, asking bool) bool {
 	b := routing.Bucket(c.Args[first])
 	c.Bucket = b
 	t := c.N.Table()

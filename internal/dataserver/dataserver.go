@@ -142,12 +142,19 @@ func (d *DataServer) Done() <-chan struct{} { return d.done }
 // Close stops serving, closes every connection and frees the engines.
 func (d *DataServer) Close() error {
 	d.once.Do(func() {
-		d.cancel()
 		if d.http != nil {
 			d.http.Close()
 		}
-		d.srv.Close()
+		d.srv.Close() // before cancel, so that this call does the waiting
+		d.cancel()
 		<-d.done
+		// server.Close returns at once when another caller (the context's
+		// AfterFunc, when the parent context was cancelled) is already
+		// closing: wait for every connection to end before the engines are
+		// closed under them.
+		for deadline := time.Now().Add(10 * time.Second); len(d.srv.Sessions()) > 0 && time.Now().Before(deadline); {
+			time.Sleep(2 * time.Millisecond)
+		}
 		d.reg.Close()
 	})
 	if d.err != nil && !errors.Is(d.err, net.ErrClosed) {

@@ -27,7 +27,7 @@ const (
 type Item struct {
 	Type    Type
 	Version uint64 // Tair version: 1 on creation, +1 on every update, settable by EXSETVER/ABS.
-	Expire  int64  // absolute expiry in Unix ms; 0 = none
+	Expire  int64  // absolute expiry in Unix ms; 0 = none. Alive while now <= Expire, as Redis.
 	Value   []byte
 }
 
@@ -72,7 +72,9 @@ type Engine interface {
 	// UpdateMany runs fn atomically over several keys (which may be in different
 	// buckets): cur[i] is nil when keys[i] is absent. fn fills next[i] and ops[i]
 	// (both pre-sized to len(keys), ops preset to OpKeep). Duplicate keys are
-	// allowed; a later index wins.
+	// allowed; a later index wins. Outcomes are applied in key order: on
+	// ErrOOM the earlier ones may stay applied (as MSET under Redis'
+	// maxmemory, which checks once per command, not per key).
 	UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(cur []*Item, next []Item, ops []Op)) error
 
 	// Touch refreshes the key's recency for eviction without reading it.
@@ -81,7 +83,8 @@ type Engine interface {
 
 	// ScanBucket calls fn for every live item of the bucket, in no fixed order,
 	// until fn returns false. The key and value slices are valid only during fn.
-	// fn must not call back into the engine.
+	// fn must not call back into the engine, and should copy out rather than
+	// block: engines may hold a lock over part of the data while it runs.
 	ScanBucket(bucket uint16, now int64, fn func(key []byte, it *Item) bool)
 
 	// CountBucket returns the number of items stored in the bucket (expired

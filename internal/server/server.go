@@ -62,6 +62,10 @@ func New(node *command.Node, opts Options) *Server {
 // Serve accepts connections on ln until ctx is done or Close is called.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
+	if s.closed.Load() { // Close ran before Serve registered the listener
+		s.mu.Unlock()
+		return ln.Close()
+	}
 	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
@@ -112,10 +116,12 @@ func (s *Server) accept(nc net.Conn) {
 
 // Close stops listening, closes every connection and waits for them to end.
 func (s *Server) Close() error {
+	s.mu.Lock()
 	if s.closed.Swap(true) {
+		s.mu.Unlock()
+		s.wg.Wait() // every caller returns only once connections are gone
 		return nil
 	}
-	s.mu.Lock()
 	for _, ln := range s.lns {
 		ln.Close()
 	}

@@ -207,8 +207,7 @@ func cpairs(kv ...string) cexpect {
 	}
 }
 
-// ckind expects a value of Go type like the example's and, for strings,
-// one matching re (when re is not nil).
+// cmatch expects a string matching the regular expression re.
 func cmatch(re string) cexpect {
 	rx := regexp.MustCompile(re)
 	return func(v any, err error) string {
@@ -220,6 +219,7 @@ func cmatch(re string) cexpect {
 	}
 }
 
+// cisInt expects any integer.
 func cisInt() cexpect { return cintIn(-1<<63, 1<<63-1) }
 
 // carr expects an array whose elements meet es.
@@ -824,6 +824,9 @@ func TestClientsAuth(t *testing.T) {
 			}
 			c.Close()
 		}
+		if targetIsRedis {
+			continue // a standalone redis-server is no cluster
+		}
 		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{g.addr}, Protocol: proto, Password: pass})
 		if s, err := c.Get(ctx, "k").Result(); err != nil || s != "v" {
 			t.Errorf("go-redis ClusterClient RESP%d with the password: GET: %q, %v", proto, s, err)
@@ -851,5 +854,40 @@ func TestClientsAuth(t *testing.T) {
 			}
 			c.Close()
 		}
+	}
+}
+
+// TestClientsNamespaces: the namespace a client selects with its DB option
+// (SELECT on connect, DESIGN.md section 7: namespaces 0..65535) isolates its
+// keys, with go-redis and rueidis.
+func TestClientsNamespaces(t *testing.T) {
+	if targetIsRedis {
+		t.Skip("E2E_TARGET=redis: Redis has 16 databases")
+	}
+	g := startGranary(t, granaryOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, db := range []int{0, 7, 100, 65535} {
+		c := redis.NewClient(&redis.Options{Addr: g.addr, DB: db, Protocol: 3})
+		if err := c.Set(ctx, "ns", strconv.Itoa(db), 0).Err(); err != nil {
+			t.Errorf("go-redis DB %d: SET: %v", db, err)
+		}
+		c.Close()
+	}
+	for _, db := range []int{0, 7, 100, 65535} {
+		c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{g.addr}, SelectDB: db, ForceSingleClient: true, DisableCache: true})
+		if err != nil {
+			t.Errorf("rueidis SelectDB %d: %v", db, err)
+			continue
+		}
+		s, err := c.Do(ctx, c.B().Get().Key("ns").Build()).ToString()
+		if err != nil || s != strconv.Itoa(db) {
+			t.Errorf("rueidis SelectDB %d: GET ns: %q, %v; want %d", db, s, err, db)
+		}
+		n, err := c.Do(ctx, c.B().Dbsize().Build()).AsInt64()
+		if err != nil || n != 1 {
+			t.Errorf("rueidis SelectDB %d: DBSIZE: %d, %v; want 1", db, n, err)
+		}
+		c.Close()
 	}
 }

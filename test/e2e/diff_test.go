@@ -956,9 +956,9 @@ func TestDifferentialProtocol(t *testing.T) {
 	}
 }
 
-// rawExchange writes in, collects the replies for 250ms or until the server
-// closes, and renders them; if the connection is still open it then sends
-// PING and renders that reply too.
+// rawExchange writes in, collects the replies until the server closes or
+// stops answering, and renders them; if the connection is still open it then
+// sends PING and renders that reply too.
 func rawExchange(t *testing.T, addr, in string) string {
 	c := dialRaw(t, addr)
 	defer c.Close()
@@ -966,8 +966,11 @@ func rawExchange(t *testing.T, addr, in string) string {
 		return "write error"
 	}
 	var parts []string
-	c.nc.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	// Wait up to 1s for the first reply (a loaded machine may be slow), then
+	// until nothing more comes for 250ms.
+	wait := time.Second
 	for {
+		c.nc.SetReadDeadline(time.Now().Add(wait))
 		r, err := readReply(c.br)
 		if err != nil {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -976,6 +979,7 @@ func rawExchange(t *testing.T, addr, in string) string {
 			return strings.Join(append(parts, "<closed>"), " ")
 		}
 		parts = append(parts, r.String())
+		wait = 250 * time.Millisecond
 	}
 	c.timeout = 2 * time.Second
 	r, err := c.Do("PING")

@@ -5,8 +5,20 @@
 //
 //	go test -tags e2e ./test/e2e/          (or: make e2e)
 //
-// TestMain builds ../../cmd/granary once per run. redis-server (and redis-cli)
-// must be on PATH: `make deps` installs them.
+// TestMain builds ../../cmd/granary once per run and every test starts the
+// processes it needs (`granary data --standalone`, redis-server) on free
+// loopback ports. redis-server and redis-cli must be on PATH: `make deps`
+// installs them; without them the tests fail, they are never skipped.
+//
+//	harness_test.go     processes, a raw RESP client, reply trees
+//	diff_test.go        differential tables against redis-server (RESP2 and
+//	                    RESP3), raw protocol, cluster commands against a
+//	                    one-node Redis Cluster, authentication
+//	diffrandom_test.go  a long random command mix, pipelined, compared with Redis
+//	exstring_test.go    TairString assertion tables
+//	clients_test.go     go-redis (plain, cluster) and rueidis (cluster, single)
+//	rediscli_test.go    redis-cli -c and --pipe
+//	limits_test.go      abusive input: memory stays bounded, others are served
 //
 // For checking the tests themselves, E2E_TARGET=redis runs every test that
 // compares Granary with Redis against a second redis-server instead of

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -81,21 +80,11 @@ func (p *proc) Alive() bool {
 // RSS returns the process' resident set size in bytes (VmRSS).
 func (p *proc) RSS(t testing.TB) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.PID()))
+	r, err := rssOf(p.PID())
 	if err != nil {
-		t.Fatalf("%s: read /proc status: %v", p.name, err)
+		t.Fatalf("%s: RSS: %v", p.name, err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("%s: VmRSS %q: %v", p.name, line, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("%s: no VmRSS in /proc/%d/status", p.name, p.PID())
-	return 0
+	return r
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -194,8 +183,8 @@ func startProc(t testing.TB, name string, argv func(port int) []string) *proc {
 				}
 			}
 			p.stop()
-			if t.Failed() {
-				t.Logf("%s output (last lines):\n%s", name, p.out.Tail(20))
+			if t.Failed() && strings.HasPrefix(p.name, "granary") {
+				t.Logf("%s output (last lines):\n%s", p.name, p.out.Tail(20))
 			}
 		})
 		return p

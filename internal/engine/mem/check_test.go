@@ -12,16 +12,23 @@ import (
 // indexed once, and the byte counters add up.
 func checkInvariants(t testing.TB, e *Engine) {
 	t.Helper()
+	// Hold every shard so that background work cannot change the counters
+	// between reading them.
+	for si := range e.shards {
+		e.shards[si].mu.Lock()
+	}
+	defer func() {
+		for si := range e.shards {
+			e.shards[si].mu.Unlock()
+		}
+	}()
 	var total int64
 	for si := range e.shards {
 		s := &e.shards[si]
-		s.mu.Lock()
-		err := s.check()
-		total += s.arena + s.jumbo + s.tables
-		s.mu.Unlock()
-		if err != nil {
+		if err := s.check(); err != nil {
 			t.Fatalf("shard %d: %v", si, err)
 		}
+		total += s.arena + s.jumbo + s.tables
 	}
 	if b := e.bytes.Load(); b != total {
 		t.Fatalf("bytes counter %d, shards hold %d", b, total)

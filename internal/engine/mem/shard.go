@@ -29,6 +29,9 @@ type shard struct {
 	expLB     int     // active-expiry cursor (local bucket)
 	pool      [poolSize]candidate
 	poolN     int
+	// cur is the item handed to an Update callback; keeping it here (under
+	// mu) instead of on the stack stops it escaping to the heap per call.
+	cur engine.Item
 
 	// Counters read by Stats without the lock.
 	items       atomic.Int64

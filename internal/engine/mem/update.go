@@ -24,8 +24,8 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 	var span []byte
 	if slot >= 0 {
 		setLRU(buf, h.off, s.tick())
-		it := h.item(buf)
-		cur, span = &it, buf[h.off:h.off+h.size]
+		s.cur = h.item(buf)
+		cur, span = &s.cur, buf[h.off:h.off+h.size]
 	}
 	next, op := fn(cur)
 	if op == engine.OpPut && cur != nil && overlaps(next.Value, span) {
