@@ -10,6 +10,11 @@ GRANARY_BIN=${GRANARY_BIN:-$ROOT/bin/granary}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 REDIS_BENCHMARK=${REDIS_BENCHMARK:-redis-benchmark}
 REDIS_CLI=${REDIS_CLI:-redis-cli}
+# Cores Granary serves with (--procs). Redis executes commands on one thread,
+# and on a small machine the benchmark client needs a core of its own, so by
+# default both servers get one core for serving: the same settings for both.
+# GRANARY_PROCS=0 lets Granary use every core.
+GRANARY_PROCS=${GRANARY_PROCS:-1}
 # Extra flags for the servers, e.g. GRANARY_ARGS="--maxmemory 4gb".
 GRANARY_ARGS=${GRANARY_ARGS:-}
 REDIS_ARGS=${REDIS_ARGS:-}
@@ -170,7 +175,7 @@ start_granary() {
     logf=$WORKDIR/granary-$port.log
     # shellcheck disable=SC2086 # GRANARY_ARGS is a list of flags
     "${PIN_SERVER[@]}" "$GRANARY_BIN" data --standalone --listen "127.0.0.1:$port" \
-      --http "" $GRANARY_ARGS </dev/null >"$logf" 2>&1 &
+      --http "" --procs "$GRANARY_PROCS" $GRANARY_ARGS </dev/null >"$logf" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
     if wait_ready "$pid" "$port"; then

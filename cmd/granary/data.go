@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,7 @@ import (
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota sizeFlag
+	var procs int
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Run a data server",
@@ -29,6 +31,9 @@ answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients wor
 			if !o.Standalone {
 				return fmt.Errorf("only --standalone is available in this version")
 			}
+			if procs > 0 {
+				runtime.GOMAXPROCS(procs)
+			}
 			o.Quota = int64(quota)
 			o.Logger = log
 			return runDataServer(cmd, o)
@@ -38,8 +43,10 @@ answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients wor
 	f.BoolVar(&o.Standalone, "standalone", false, "own every bucket, without config servers")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:5191", "RESP address to listen on (loopback unless told otherwise)")
 	f.StringVar(&o.HTTP, "http", "127.0.0.1:8191", "HTTP address for /metrics and /healthz (empty: off)")
+	f.BoolVar(&o.Pprof, "pprof", false, "serve the Go profiler under /debug/pprof/ on the HTTP address")
 	f.StringVar(&o.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
+	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

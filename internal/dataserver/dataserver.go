@@ -30,6 +30,7 @@ const DefaultListen = ":5191"
 type Options struct {
 	Listen      string       // RESP address; "" = DefaultListen
 	HTTP        string       // HTTP address for /metrics and /healthz; "" = none
+	Pprof       bool         // serve the Go profiler under /debug/pprof/ on the HTTP address
 	RequirePass string       // password of the default user; "" = none
 	MaxClients  int          // 0 = 10000
 	Quota       int64        // memory quota of each namespace in bytes; 0 = unlimited
@@ -102,7 +103,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	d := &DataServer{node: node, reg: reg, srv: srv, ln: ln, log: opts.Logger, cancel: cancel, done: make(chan struct{})}
 	if opts.HTTP != "" {
-		if d.http, err = startHTTP(opts.HTTP, node, opts.Logger); err != nil {
+		if d.http, err = startHTTP(opts.HTTP, node, opts.Pprof, opts.Logger); err != nil {
 			cancel()
 			ln.Close()
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,13 +16,14 @@ import (
 	"granary/internal/command"
 )
 
-// httpServer serves /metrics (Prometheus) and /healthz.
+// httpServer serves /metrics (Prometheus), /healthz and, when asked for,
+// the Go profiler under /debug/pprof/.
 type httpServer struct {
 	ln  net.Listener
 	srv *http.Server
 }
 
-func startHTTP(addr string, node *command.Node, log *slog.Logger) (*httpServer, error) {
+func startHTTP(addr string, node *command.Node, profiling bool, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -37,6 +39,13 @@ func startHTTP(addr string, node *command.Node, log *slog.Logger) (*httpServer, 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	if profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	h := &httpServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
