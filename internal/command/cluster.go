@@ -42,9 +42,9 @@ func init() {
 // nodeHost returns the host clients should connect to for node i. A node that
 // does not know its address (listening on every interface) announces the
 // address this client connected to.
-func (c *Ctx) nodeHost(t *routing.Table, i int) string {
+func (c *Ctx) nodeHost(t *routing.Table, self, i int) string {
 	h := t.Nodes[i].Host
-	if h == "" && i == c.N.Self {
+	if h == "" && i == self {
 		if lh, _, err := net.SplitHostPort(c.S.LAddr); err == nil {
 			h = lh
 		}
@@ -54,7 +54,7 @@ func (c *Ctx) nodeHost(t *routing.Table, i int) string {
 
 // CLUSTER SLOTS: [start, end, [host, port, id, {}], replicas...] per range.
 func cmdClusterSlots(c *Ctx) {
-	t := c.N.Table()
+	t, self := c.N.View()
 	ranges := t.Ranges()
 	w := c.W
 	w.Array(len(ranges))
@@ -64,7 +64,7 @@ func cmdClusterSlots(c *Ctx) {
 		w.Int(int64(r.Last))
 		for _, i := range r.Replicas {
 			w.Array(4)
-			w.BulkString(c.nodeHost(t, i))
+			w.BulkString(c.nodeHost(t, self, i))
 			w.Int(int64(t.Nodes[i].Port))
 			w.BulkString(t.Nodes[i].ID)
 			w.Map(0)
@@ -117,7 +117,7 @@ func shards(t *routing.Table) []shard {
 
 // CLUSTER SHARDS
 func cmdClusterShards(c *Ctx) {
-	t := c.N.Table()
+	t, self := c.N.View()
 	ss := shards(t)
 	w := c.W
 	w.Array(len(ss))
@@ -132,7 +132,7 @@ func cmdClusterShards(c *Ctx) {
 		w.BulkString("nodes")
 		w.Array(len(s.nodes))
 		for _, i := range s.nodes {
-			host := c.nodeHost(t, i)
+			host := c.nodeHost(t, self, i)
 			role := "replica"
 			if i == s.primary {
 				role = "master"
@@ -158,7 +158,7 @@ func cmdClusterShards(c *Ctx) {
 
 // CLUSTER NODES
 func cmdClusterNodes(c *Ctx) {
-	t := c.N.Table()
+	t, self := c.N.View()
 	primaryOf := make([][]routing.Range, len(t.Nodes))
 	replicaOf := make([]int, len(t.Nodes)) // a primary whose bucket the node copies
 	for i := range replicaOf {
@@ -178,13 +178,13 @@ func cmdClusterNodes(c *Ctx) {
 	for i, n := range t.Nodes {
 		b.WriteString(n.ID)
 		b.WriteByte(' ')
-		b.WriteString(c.nodeHost(t, i))
+		b.WriteString(c.nodeHost(t, self, i))
 		b.WriteByte(':')
 		b.WriteString(strconv.Itoa(n.Port))
 		b.WriteByte('@')
 		b.WriteString(strconv.Itoa(n.Port + 10000))
 		b.WriteByte(' ')
-		if i == c.N.Self {
+		if i == self {
 			b.WriteString("myself,")
 		}
 		master := "-"
@@ -195,7 +195,7 @@ func cmdClusterNodes(c *Ctx) {
 			b.WriteString("master")
 		}
 		b.WriteString(" " + master + " 0 ")
-		if i == c.N.Self {
+		if i == self {
 			b.WriteByte('0')
 		} else {
 			b.WriteString(strconv.FormatInt(now, 10))

@@ -75,7 +75,6 @@ type Node struct {
 	Host       Host
 	Started    time.Time
 	table      atomicTable
-	Self       int // this node's index in the table's Nodes
 }
 
 // scratchKeep is the largest c.Scratch kept between commands; a larger one,

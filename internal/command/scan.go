@@ -108,7 +108,7 @@ func cmdScan(c *Ctx) {
 	}
 
 	eng := c.Engine()
-	t := c.N.Table()
+	t, self := c.N.View()
 	keys := c.Scratch[:0] // the keys found, back to back
 	var ends []int        // where each key ends in keys
 	seen := int64(0)
@@ -116,7 +116,7 @@ func cmdScan(c *Ctx) {
 	for b < routing.Buckets && seen < count {
 		bk := uint16(b)
 		b++
-		if t.Primary(bk) != c.N.Self || eng.CountBucket(bk) == 0 {
+		if t.Primary(bk) != self || eng.CountBucket(bk) == 0 {
 			continue
 		}
 		eng.ScanBucket(bk, c.Now, func(key []byte, it *engine.Item) bool {

@@ -204,7 +204,8 @@ func TestScanPrimaryOnly(t *testing.T) {
 	c := strNode(t, &out)
 	node := c.N
 	eng := c.NS.Engine
-	self := node.Table().Nodes[node.Self]
+	tab, me := node.View()
+	self := tab.Nodes[me]
 	tb := &routing.Table{Epoch: 2, Nodes: []routing.Node{self, {ID: "other", Host: "127.0.0.1", Port: 1}}}
 	for b := range tb.Replicas {
 		tb.Replicas[b] = []int{b % 2}

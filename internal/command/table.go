@@ -92,14 +92,37 @@ func (s *Spec) keyRange(n int) (first, last, step int) {
 	return s.FirstKey, last, max(s.Step, 1)
 }
 
-// atomicTable holds the routing table the node serves with.
-type atomicTable struct{ p atomic.Pointer[routing.Table] }
+// view is a routing table with this node's index in it (-1 when the table
+// does not list it), published together so they never disagree.
+type view struct {
+	t    *routing.Table
+	self int
+}
+
+// atomicTable holds the view the node serves with.
+type atomicTable struct{ p atomic.Pointer[view] }
 
 // Table returns the current routing table.
-func (n *Node) Table() *routing.Table { return n.table.p.Load() }
+func (n *Node) Table() *routing.Table { return n.table.p.Load().t }
 
-// SetTable publishes a new routing table.
-func (n *Node) SetTable(t *routing.Table) { n.table.p.Store(t) }
+// View returns the current routing table and this node's index in it (-1
+// when the table does not list this node, e.g. on a config server).
+func (n *Node) View() (*routing.Table, int) {
+	v := n.table.p.Load()
+	return v.t, v.self
+}
+
+// SetTable publishes a new routing table; the node finds itself in it by ID.
+func (n *Node) SetTable(t *routing.Table) {
+	self := -1
+	for i, rn := range t.Nodes {
+		if rn.ID == n.ID {
+			self = i
+			break
+		}
+	}
+	n.table.p.Store(&view{t: t, self: self})
+}
 
 // Dispatch runs one command: lookup, arity, authentication, bucket ownership,
 // then the handler. It returns the spec run (nil if none).
@@ -167,19 +190,19 @@ func Dispatch(c *Ctx) *Spec {
 func (c *Ctx) route(sp *Spec, first, last, step int, asking bool) bool {
 	b := routing.Bucket(c.Args[first])
 	c.Bucket = b
-	t := c.N.Table()
+	t, self := c.N.View()
 	for i := first + step; i <= last; i += step {
 		if kb := routing.Bucket(c.Args[i]); kb != b {
 			if !c.N.Config.Standalone || sp.Flags&FlagSameSlot != 0 {
 				c.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
 				return false
 			}
-			if t.Primary(kb) != c.N.Self {
+			if t.Primary(kb) != self {
 				return c.moved(t, kb)
 			}
 		}
 	}
-	if p := t.Primary(b); p != c.N.Self {
+	if p := t.Primary(b); p != self {
 		return c.moved(t, b)
 	}
 	return true

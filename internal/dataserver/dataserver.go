@@ -92,7 +92,6 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		},
 		Namespaces: reg,
 		Started:    time.Now(),
-		Self:       0,
 	}
 	node.SetTable(routing.Standalone(routing.Node{ID: id, Host: host, Port: port}))
 	if node.Config.MaxClients <= 0 {

@@ -1,0 +1,210 @@
+package clusterapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// ErrNotAdded is returned by Heartbeat when the config servers refuse a node
+// that was never added (granary ctl node add).
+var ErrNotAdded = errors.New("node not added to the cluster")
+
+// StatusError is an error reply from a config server.
+type StatusError struct {
+	Code int
+	Msg  string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("config server: %s (HTTP %d)", e.Msg, e.Code)
+}
+
+// Client talks to a config server group. It tries the addresses in turn,
+// starting with the last one that answered.
+type Client struct {
+	addrs []string
+	hc    *http.Client
+	last  atomic.Int32
+}
+
+// NewClient returns a client for the config servers' API addresses (host:port).
+func NewClient(addrs []string) *Client {
+	return &Client{addrs: addrs, hc: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// Addrs returns the addresses the client uses.
+func (c *Client) Addrs() []string { return c.addrs }
+
+// do sends a request to the first config server that answers. A 4xx reply is
+// final; a transport error or 5xx tries the next server.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+	}
+	if len(c.addrs) == 0 {
+		return errors.New("no config server address")
+	}
+	start := int(c.last.Load())
+	var lastErr error
+	for i := range c.addrs {
+		k := (start + i) % len(c.addrs)
+		err := c.once(ctx, c.addrs[k], method, path, body, out)
+		if err == nil {
+			c.last.Store(int32(k))
+			return nil
+		}
+		var se *StatusError
+		if errors.As(err, &se) && se.Code < 500 {
+			c.last.Store(int32(k))
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lastErr = err
+	}
+	return lastErr
+}
+
+func (c *Client) once(ctx context.Context, addr, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e Error
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Code: resp.StatusCode, Msg: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decode reply from %s%s: %w", addr, path, err)
+	}
+	return nil
+}
+
+// Heartbeat reports a data server's liveness and learns what changed.
+func (c *Client) Heartbeat(ctx context.Context, req *HeartbeatRequest) (*HeartbeatResponse, error) {
+	var out HeartbeatResponse
+	err := c.do(ctx, http.MethodPost, "/v1/heartbeat", req, &out)
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusForbidden {
+		return nil, fmt.Errorf("%w: %s", ErrNotAdded, se.Msg)
+	}
+	return &out, err
+}
+
+// Status returns a summary of the cluster.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
+}
+
+// State returns the whole replicated state.
+func (c *Client) State(ctx context.Context) (*State, error) {
+	var out State
+	return &out, c.do(ctx, http.MethodGet, "/v1/state", nil, &out)
+}
+
+// Table returns the routing table.
+func (c *Client) Table(ctx context.Context) (*Table, error) {
+	var out Table
+	return &out, c.do(ctx, http.MethodGet, "/v1/table", nil, &out)
+}
+
+// Nodes lists the data servers.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	return out, c.do(ctx, http.MethodGet, "/v1/nodes", nil, &out)
+}
+
+// AddNode allows a data server to join.
+func (c *Client) AddNode(ctx context.Context, n NodeAdd) (*Node, error) {
+	var out Node
+	return &out, c.do(ctx, http.MethodPost, "/v1/nodes", n, &out)
+}
+
+// RemoveNode forgets a data server.
+func (c *Client) RemoveNode(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+id, nil, nil)
+}
+
+// Rebuild runs the table builder now and returns the resulting table.
+func (c *Client) Rebuild(ctx context.Context) (*Table, error) {
+	var out Table
+	return &out, c.do(ctx, http.MethodPost, "/v1/rebuild", nil, &out)
+}
+
+// Namespaces lists the namespaces.
+func (c *Client) Namespaces(ctx context.Context) ([]Namespace, error) {
+	var out []Namespace
+	return out, c.do(ctx, http.MethodGet, "/v1/namespaces", nil, &out)
+}
+
+// CreateNamespace defines a namespace.
+func (c *Client) CreateNamespace(ctx context.Context, ns Namespace) (*Namespace, error) {
+	var out Namespace
+	return &out, c.do(ctx, http.MethodPost, "/v1/namespaces", ns, &out)
+}
+
+// UpdateNamespace changes a namespace.
+func (c *Client) UpdateNamespace(ctx context.Context, ns Namespace) (*Namespace, error) {
+	var out Namespace
+	return &out, c.do(ctx, http.MethodPut, "/v1/namespaces/"+strconv.Itoa(int(ns.ID)), ns, &out)
+}
+
+// DeleteNamespace removes a namespace definition.
+func (c *Client) DeleteNamespace(ctx context.Context, id uint16) error {
+	return c.do(ctx, http.MethodDelete, "/v1/namespaces/"+strconv.Itoa(int(id)), nil, nil)
+}
+
+// ConfigServers lists the Raft group.
+func (c *Client) ConfigServers(ctx context.Context) ([]ConfigServer, error) {
+	var out []ConfigServer
+	return out, c.do(ctx, http.MethodGet, "/v1/config-servers", nil, &out)
+}
+
+// AddConfigServer adds a voter to the Raft group.
+func (c *Client) AddConfigServer(ctx context.Context, cs ConfigServer) ([]ConfigServer, error) {
+	var out []ConfigServer
+	return out, c.do(ctx, http.MethodPost, "/v1/config-servers", cs, &out)
+}
+
+// RemoveConfigServer removes a member from the Raft group.
+func (c *Client) RemoveConfigServer(ctx context.Context, id string) ([]ConfigServer, error) {
+	var out []ConfigServer
+	return out, c.do(ctx, http.MethodDelete, "/v1/config-servers/"+id, nil, &out)
+}

@@ -1,0 +1,165 @@
+// Package clusterapi is the contract between config servers and their users
+// (data servers, granary ctl, granary dev): the JSON types of the config
+// server's HTTP API and a client for it. It holds no logic of either side.
+//
+// Endpoints (all JSON; errors are {"error": "..."} with a 4xx/5xx status;
+// followers forward writes to the leader, and answer reads themselves):
+//
+//	POST   /v1/heartbeat              HeartbeatRequest -> HeartbeatResponse (403: node not added)
+//	GET    /v1/status                 -> Status
+//	GET    /v1/state                  -> State (everything replicated)
+//	GET    /v1/table                  -> Table
+//	GET    /v1/nodes                  -> []Node
+//	POST   /v1/nodes                  NodeAdd -> Node        (allow a data server to join)
+//	DELETE /v1/nodes/{id}                                   (forget a node; its buckets are rebuilt)
+//	POST   /v1/rebuild                -> Table               (run the table builder now)
+//	GET    /v1/namespaces             -> []Namespace
+//	POST   /v1/namespaces             Namespace -> Namespace (create; ID 0..65535 must be free)
+//	PUT    /v1/namespaces/{id}        Namespace -> Namespace (update)
+//	DELETE /v1/namespaces/{id}
+//	GET    /v1/config-servers         -> []ConfigServer
+//	POST   /v1/config-servers         ConfigServer -> []ConfigServer (add a Raft voter)
+//	DELETE /v1/config-servers/{id}    -> []ConfigServer      (remove a Raft member)
+package clusterapi
+
+import "time"
+
+// NodeState is a data server's state in the replicated configuration.
+type NodeState string
+
+// Node states.
+const (
+	NodeAdded    NodeState = "added"    // allowed to join, never seen yet
+	NodeUp       NodeState = "up"       // heartbeating; may hold buckets
+	NodeDown     NodeState = "down"     // missed heartbeats past the down timeout
+	NodeDraining NodeState = "draining" // giving its buckets away
+)
+
+// Node is a data server as the config servers know it.
+type Node struct {
+	ID       string    `json:"id"`       // 40 hex characters (Redis Cluster node id form)
+	Addr     string    `json:"addr"`     // RESP address clients connect to, host:port
+	Internal string    `json:"internal"` // address data servers use between themselves, host:port
+	HTTP     string    `json:"http"`     // metrics address, host:port
+	Zone     string    `json:"zone"`
+	State    NodeState `json:"state"`
+	// LastSeen is the leader's in-memory liveness (not replicated); zero on
+	// followers and for nodes never heard from since the leader took over.
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// NodeAdd allows a data server to join.
+type NodeAdd struct {
+	ID   string `json:"id"`
+	Zone string `json:"zone,omitempty"`
+}
+
+// Range is a run of consecutive buckets with the same replica list.
+type Range struct {
+	First    int   `json:"first"`
+	Last     int   `json:"last"`
+	Replicas []int `json:"replicas"` // indexes into Table.Nodes, primary first
+}
+
+// Table is the routing table in transit: buckets as ranges.
+type Table struct {
+	Epoch  uint64   `json:"epoch"`
+	Nodes  []string `json:"nodes"` // node ids; Ranges index into this
+	Ranges []Range  `json:"ranges"`
+}
+
+// Ack modes of a namespace.
+const (
+	AckAsync = "async" // reply after the local apply (Tair's default, for caches)
+	AckSync  = "sync"  // reply after every replica applied it
+)
+
+// Namespace is a Tair area, defined cluster-wide.
+type Namespace struct {
+	ID     uint16 `json:"id"`
+	Name   string `json:"name"`
+	Engine string `json:"engine"` // "mem" (more to come)
+	// Quota is the namespace's memory quota in bytes across the cluster (0:
+	// unlimited); each data server enforces its share.
+	Quota int64  `json:"quota"`
+	Ack   string `json:"ack"`
+	// MaxOps is a per-data-server flow limit in operations per second (0: none).
+	MaxOps int64 `json:"max_ops"`
+}
+
+// Settings are cluster-wide settings.
+type Settings struct {
+	Copies int `json:"copies"` // replicas per bucket, default 2
+	// MinNodes is how many data servers must be up before the first table is
+	// built (so a new cluster's buckets spread over all its first nodes).
+	MinNodes int `json:"min_nodes"`
+}
+
+// ConfigServer is a member of the Raft group.
+type ConfigServer struct {
+	ID     string `json:"id"`
+	Raft   string `json:"raft"` // Raft transport address
+	HTTP   string `json:"http"` // API address
+	RESP   string `json:"resp"` // RESP address (CLUSTER SLOTS etc.)
+	Voter  bool   `json:"voter"`
+	Leader bool   `json:"leader"`
+}
+
+// State is everything the config servers replicate.
+type State struct {
+	Nodes         []Node         `json:"nodes"`
+	Table         Table          `json:"table"`
+	Namespaces    []Namespace    `json:"namespaces"`
+	NSVersion     uint64         `json:"ns_version"` // bumped on every namespace change
+	Settings      Settings       `json:"settings"`
+	ConfigServers []ConfigServer `json:"config_servers"`
+}
+
+// Status is a summary for granary ctl status.
+type Status struct {
+	ID         string         `json:"id"`     // the config server answering
+	Leader     string         `json:"leader"` // leader's id, "" when none
+	Term       uint64         `json:"term"`
+	Epoch      uint64         `json:"epoch"` // routing table epoch
+	Nodes      map[string]int `json:"nodes"` // count by state
+	Buckets    int            `json:"buckets"`
+	Unassigned int            `json:"unassigned"` // buckets without a primary
+	Copies     int            `json:"copies"`
+	Namespaces int            `json:"namespaces"`
+}
+
+// HeartbeatRequest is sent by a data server every heartbeat interval.
+type HeartbeatRequest struct {
+	NodeID    string        `json:"node_id"`
+	Addr      string        `json:"addr"`
+	Internal  string        `json:"internal"`
+	HTTP      string        `json:"http"`
+	Zone      string        `json:"zone"`
+	Epoch     uint64        `json:"epoch"`      // table epoch the node holds
+	NSVersion uint64        `json:"ns_version"` // namespace version the node holds
+	Stats     NodeStats     `json:"stats"`
+	Uptime    time.Duration `json:"uptime"`
+}
+
+// NodeStats are the figures a data server reports with each heartbeat.
+type NodeStats struct {
+	Items   int64  `json:"items"`
+	Bytes   int64  `json:"bytes"`
+	Ops     uint64 `json:"ops"`
+	Clients int64  `json:"clients"`
+}
+
+// HeartbeatResponse carries what changed since the request's versions.
+type HeartbeatResponse struct {
+	Table      *Table        `json:"table,omitempty"`      // set when newer than Epoch
+	Nodes      []Node        `json:"nodes,omitempty"`      // set with Table: addresses of its nodes
+	Namespaces []Namespace   `json:"namespaces,omitempty"` // set when NSVersion is newer
+	NSVersion  uint64        `json:"ns_version"`
+	Leader     string        `json:"leader"` // leader's API address, to heartbeat it directly
+	Interval   time.Duration `json:"interval"`
+}
+
+// Error is the body of an error reply.
+type Error struct {
+	Error string `json:"error"`
+}
