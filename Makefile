@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
 RACE_PKGS := ./internal/... ./cmd/...
 
-.PHONY: run build test unit e2e deps bench bench-mem fuzz vet fmt clean
+.PHONY: run build test unit e2e cluster-test deps bench bench-mem fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -18,8 +18,11 @@ test: deps vet unit e2e ## everything CI runs
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
-e2e: ## multi-process and differential tests (need redis-server)
+e2e: cluster-test ## multi-process and differential tests (need redis-server)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
+
+cluster-test: ## config servers and data servers as processes: clients, failover, node changes
+	$(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
 
 deps: ## the reference redis-server and redis-benchmark, from Debian's packages
 	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \

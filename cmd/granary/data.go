@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,14 +15,35 @@ func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota sizeFlag
 	var procs int
+	var configServers addrList
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Run a data server",
 		Long: `Run a data server: it stores buckets in its engines and serves them over RESP.
 
+With --config-servers it joins a cluster: it heartbeats the config servers
+(their HTTP API addresses), serves the buckets of the routing table they
+publish and answers MOVED for the others. Until the first table arrives it
+serves no bucket (CLUSTERDOWN). If every config server is down it keeps
+serving with the table it has. A node the config servers do not know is
+refused until it is added with 'granary ctl node add <id>' (its id is logged,
+and kept in --dir so that a restarted server is the same node); config
+servers started with auto-add accept new nodes by themselves.
+
 With --standalone it owns all 16384 buckets and needs no config server; it still
-answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients work.`,
-		Example: `  granary data --standalone --listen 127.0.0.1:5191 --http 127.0.0.1:8191
+answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients work.
+
+One of --standalone and --config-servers is required.`,
+		Example: `  # a cluster member, with the config servers' API addresses
+  granary data --config-servers 10.0.0.1:8198,10.0.0.2:8198,10.0.0.3:8198 \
+      --listen 0.0.0.0:5191 --advertise 10.0.1.7:5191 --http 0.0.0.0:8191 \
+      --dir /var/lib/granary/data --zone rack-a
+
+  # on one machine, next to 'granary config'
+  granary data --config-servers 127.0.0.1:8198 --listen 127.0.0.1:7001 --http 127.0.0.1:8001 --dir ./data1
+
+  # without config servers
+  granary data --standalone --listen 127.0.0.1:5191 --http 127.0.0.1:8191
   granary data --standalone --requirepass s3cret --maxmemory 4gb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -28,8 +51,12 @@ answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients wor
 			if err != nil {
 				return err
 			}
-			if !o.Standalone {
-				return fmt.Errorf("only --standalone is available in this version")
+			o.ConfigServers = configServers
+			switch {
+			case o.Standalone && len(o.ConfigServers) > 0:
+				return errors.New("--standalone and --config-servers exclude each other: a data server either owns every bucket or is run by config servers")
+			case !o.Standalone && len(o.ConfigServers) == 0:
+				return errors.New("give --config-servers host:port[,host:port...] (the config servers' HTTP API addresses) to join a cluster, or --standalone to run alone")
 			}
 			if procs > 0 {
 				runtime.GOMAXPROCS(procs)
@@ -41,13 +68,18 @@ answers CLUSTER SLOTS/SHARDS/NODES as a one-node cluster, so cluster clients wor
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.Standalone, "standalone", false, "own every bucket, without config servers")
+	f.Var(&configServers, "config-servers", "config servers' HTTP API addresses, comma-separated host:port (cluster mode)")
+	f.StringVar(&o.ID, "id", "", "node id, 40 hex characters (default: the one saved in --dir, else a new one, saved there)")
+	f.StringVar(&o.Dir, "dir", "", "data directory: keeps the node id across restarts (empty: none, a new id at every start)")
+	f.StringVar(&o.Zone, "zone", "", "zone (rack, room) of this node: copies of a bucket go to different zones when possible")
+	f.StringVar(&o.Advertise, "advertise", "", "host[:port] announced to config servers and clients (default: the --listen address; required when listening on 0.0.0.0 or ::)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:5191", "RESP address to listen on (loopback unless told otherwise)")
 	f.StringVar(&o.HTTP, "http", "127.0.0.1:8191", "HTTP address for /metrics and /healthz (empty: off)")
 	f.BoolVar(&o.Pprof, "pprof", false, "serve the Go profiler under /debug/pprof/ on the HTTP address")
 	f.StringVar(&o.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
 	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
-	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited)")
+	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd
@@ -60,8 +92,30 @@ func runDataServer(cmd *cobra.Command, o dataserver.Options) error {
 	if err != nil {
 		return err
 	}
-	o.Logger.Info("data server ready", "resp", ds.Addr(), "http", ds.HTTPAddr())
+	o.Logger.Info("data server ready", "resp", ds.Addr(), "http", ds.HTTPAddr(), "id", ds.Node().ID)
 	<-ctx.Done()
 	o.Logger.Info("shutting down")
 	return ds.Close()
+}
+
+// addrList is a list of host:port addresses given comma-separated (or, from a
+// config file, as a YAML list). Setting it again replaces the list.
+type addrList []string
+
+func (l *addrList) String() string { return strings.Join(*l, ",") }
+
+func (l *addrList) Type() string { return "addrs" }
+
+func (l *addrList) Set(s string) error {
+	// A YAML list reaches Set as fmt.Sprint's "[a b]".
+	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "["), "]")
+	var out []string
+	for _, a := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if !strings.Contains(a, ":") {
+			return fmt.Errorf("%q: want host:port", a)
+		}
+		out = append(out, a)
+	}
+	*l = out
+	return nil
 }

@@ -1,39 +1,249 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"granary/internal/clusterapi"
+	"granary/internal/configserver"
 	"granary/internal/dataserver"
 )
 
+// devOptions configure a dev cluster. A port of 0 picks a free one.
+type devOptions struct {
+	Dir          string // data directory; "" = a temporary one, removed at the end unless Keep
+	Keep         bool
+	Port         int // config server RESP port
+	HTTPPort     int // config server HTTP (API, metrics) port
+	RaftPort     int // config server Raft port
+	DataPort     int // first data server's RESP port; the others follow
+	DataHTTPPort int // first data server's HTTP (metrics) port; the others follow
+	Nodes        int // data servers; 0 = 3
+	Logger       *slog.Logger
+	Out          io.Writer // where the greeting goes
+}
+
+// devCluster is a running dev cluster.
+type devCluster struct {
+	Dir    string
+	Config *configserver.Server
+	Data   []*dataserver.DataServer
+}
+
+const (
+	devCopies = 2
+	devZone   = "dev"
+)
+
 func devCmd() *cobra.Command {
-	var port, httpPort int
+	o := devOptions{Out: os.Stdout}
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a local Granary for trying it out",
-		Long: `Run a local Granary on loopback for trying it out: a data server owning all
-16384 buckets on port 5198 (HTTP metrics on 8198), answering the Redis Cluster
-commands so that 'redis-cli -c -p 5198' and cluster clients work.`,
+		Short: "Run a whole local cluster in one process, for trying Granary out",
+		Long: `Run a whole Granary cluster on loopback in one process: one config server
+(RESP 5198, API and metrics on HTTP 8198, Raft 5199) and three data servers
+(RESP 7001-7003, metrics on HTTP 8001-8003) keeping two copies of every bucket.
+It waits until every bucket has its primary, then prints how to connect:
+
+  redis-cli -c -p 5198
+
+Cluster clients (redis-cli -c, go-redis, rueidis, Jedis, redis-py) learn the
+table from the config server and then talk to the data servers directly.
+Data lives in a temporary directory removed on exit, unless --dir or --keep.
+Ctrl-C stops everything.`,
+		Example: `  granary dev
+  granary dev --dir ./devdata --keep
+  granary dev --port 6198 --http-port 9198 --raft-port 6199 --data-port 17001 --data-http-port 18001`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd)
 			if err != nil {
 				return err
 			}
-			o := dataserver.Options{
-				Standalone: true,
-				Listen:     fmt.Sprintf("127.0.0.1:%d", port),
-				HTTP:       fmt.Sprintf("127.0.0.1:%d", httpPort),
-				Logger:     log,
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Granary dev server on 127.0.0.1:%d\n  connect:  redis-cli -c -p %d\n  metrics:  http://127.0.0.1:%d/metrics\n", port, port, httpPort)
-			return runDataServer(cmd, o)
+			o.Logger = log
+			o.Out = cmd.OutOrStdout()
+			return runDev(cmd.Context(), o, nil)
 		},
 	}
-	cmd.Flags().IntVar(&port, "port", 5198, "RESP port")
-	cmd.Flags().IntVar(&httpPort, "http-port", 8198, "HTTP port (metrics)")
+	f := cmd.Flags()
+	f.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed on exit unless --keep)")
+	f.BoolVar(&o.Keep, "keep", false, "keep the data directory on exit (always kept with --dir)")
+	f.IntVar(&o.Port, "port", 5198, "config server RESP port: what clients connect to first")
+	f.IntVar(&o.HTTPPort, "http-port", 8198, "config server HTTP port: the API for 'granary ctl', /metrics")
+	f.IntVar(&o.RaftPort, "raft-port", 5199, "config server Raft port")
+	f.IntVar(&o.DataPort, "data-port", 7001, "first data server's RESP port; the others take the next ones")
+	f.IntVar(&o.DataHTTPPort, "data-http-port", 8001, "first data server's HTTP (metrics) port; the others take the next ones")
 	addLogFlags(cmd)
+	// Four servers' worth of info lines would bury the greeting: warn by default.
+	lf := f.Lookup("log-level")
+	lf.DefValue = "warn"
+	_ = lf.Value.Set("warn")
 	return cmd
+}
+
+// devAddr is 127.0.0.1:port, or port+i for a run of servers; port 0 stays 0
+// (a free port).
+func devAddr(port, i int) string {
+	if port == 0 {
+		return "127.0.0.1:0"
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i))
+}
+
+// runDev starts a dev cluster, calls ready (if not nil) once every bucket has a
+// primary, and runs until ctx ends; then it stops everything.
+func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Nodes <= 0 {
+		o.Nodes = 3
+	}
+	c := &devCluster{Dir: o.Dir}
+	temp := false
+	if c.Dir == "" {
+		if c.Dir, err = os.MkdirTemp("", "granary-dev-"); err != nil {
+			return err
+		}
+		temp = true
+	}
+	defer func() {
+		if cerr := c.close(); err == nil {
+			err = cerr
+		}
+		if temp && !o.Keep {
+			if rerr := os.RemoveAll(c.Dir); rerr != nil && err == nil {
+				err = rerr
+			}
+		} else {
+			fmt.Fprintf(o.Out, "data kept in %s\n", c.Dir)
+		}
+	}()
+
+	c.Config, err = configserver.Start(ctx, configserver.Options{
+		ID:       "cs1",
+		Dir:      filepath.Join(c.Dir, "config-cs1"),
+		Raft:     devAddr(o.RaftPort, 0),
+		Peers:    []configserver.Peer{{ID: "cs1", Raft: devAddr(o.RaftPort, 0)}}, // a group of one
+		HTTP:     devAddr(o.HTTPPort, 0),
+		RESP:     devAddr(o.Port, 0),
+		AutoAdd:  true,
+		Copies:   devCopies,
+		MinNodes: o.Nodes,
+		Logger:   o.Logger.With("server", "config"),
+	})
+	if err != nil {
+		return fmt.Errorf("config server: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = c.Config.WaitLeader(wctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("config server: no leader: %w", err)
+	}
+	api := c.Config.HTTPAddr()
+
+	for i := range o.Nodes {
+		ds, err := dataserver.Start(ctx, dataserver.Options{
+			Listen:        devAddr(o.DataPort, i),
+			HTTP:          devAddr(o.DataHTTPPort, i),
+			ConfigServers: []string{api},
+			Dir:           filepath.Join(c.Dir, fmt.Sprintf("data-%d", i+1)),
+			Zone:          devZone,
+			Logger:        o.Logger.With("server", fmt.Sprintf("data-%d", i+1)),
+		})
+		if err != nil {
+			return fmt.Errorf("data server %d: %w", i+1, err)
+		}
+		c.Data = append(c.Data, ds)
+	}
+
+	if err := devWaitTable(ctx, clusterapi.NewClient([]string{api}), o.Logger); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return err
+	}
+	c.greet(o)
+	if ready != nil {
+		ready(c)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(o.Out, "stopping")
+	return nil
+}
+
+// devWaitTable polls the config server until every bucket has a primary.
+func devWaitTable(ctx context.Context, api *clusterapi.Client, log *slog.Logger) error {
+	start := time.Now()
+	warned := false
+	for {
+		st, err := api.Status(ctx)
+		if err == nil && st.Buckets > 0 && st.Unassigned == 0 && st.Epoch > 0 {
+			return nil
+		}
+		if time.Since(start) > 10*time.Second && !warned {
+			warned = true
+			log.Warn("still waiting for the routing table", "status", st, "err", err)
+		}
+		if time.Since(start) > 60*time.Second {
+			if err == nil {
+				err = fmt.Errorf("%d of %d buckets unassigned", st.Unassigned, st.Buckets)
+			}
+			return fmt.Errorf("the routing table was not built within a minute: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (c *devCluster) greet(o devOptions) {
+	api := c.Config.HTTPAddr()
+	_, port, _ := net.SplitHostPort(c.Config.RESPAddr())
+	w := o.Out
+	fmt.Fprintf(w, "Granary dev cluster: 1 config server, %d data servers, %d copies of each bucket\n\n", len(c.Data), devCopies)
+	fmt.Fprintf(w, "  connect:   redis-cli -c -p %s\n", port)
+	if api == "127.0.0.1:8198" {
+		fmt.Fprintf(w, "  status:    granary ctl status\n")
+	} else {
+		fmt.Fprintf(w, "  status:    granary ctl --config-servers %s status\n", api)
+	}
+	fmt.Fprintf(w, "  API:       http://%s/v1/status\n", api)
+	fmt.Fprintf(w, "  metrics:   http://%s/metrics (config server)\n", api)
+	for i, ds := range c.Data {
+		fmt.Fprintf(w, "             http://%s/metrics (data server %d, RESP %s)\n", ds.HTTPAddr(), i+1, ds.Addr())
+	}
+	note := ""
+	if o.Dir == "" && !o.Keep {
+		note = " (removed on exit; --keep keeps it)"
+	}
+	fmt.Fprintf(w, "  data:      %s%s\n\nCtrl-C stops it.\n", c.Dir, note)
+}
+
+// close stops the data servers, then the config server.
+func (c *devCluster) close() error {
+	var errs []error
+	for _, ds := range c.Data {
+		errs = append(errs, ds.Close())
+	}
+	if c.Config != nil {
+		errs = append(errs, c.Config.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -35,6 +35,6 @@ Start a local server with 'granary dev', then 'redis-cli -c -p 5198'.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(devCmd(), dataCmd())
+	root.AddCommand(devCmd(), configCmd(), dataCmd(), ctlCmd())
 	return root
 }

@@ -2,6 +2,7 @@ package command
 
 import (
 	"crypto/subtle"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,6 +190,10 @@ func cmdSelect(c *Ctx) {
 	n, ok := parseInt(c.Args[1])
 	if !ok {
 		c.Err(errNotInt)
+		return
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 { // Redis parses an int first
+		c.Err("ERR value is out of range, value must between -2147483648 and 2147483647")
 		return
 	}
 	if n < 0 || n > 65535 {

@@ -197,12 +197,14 @@ func (c *Ctx) route(sp *Spec, first, last, step int, asking bool) bool {
 				c.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
 				return false
 			}
-			if t.Primary(kb) != self {
+			if p := t.Primary(kb); p < 0 || p != self {
 				return c.moved(t, kb)
 			}
 		}
 	}
-	if p := t.Primary(b); p != self {
+	// p < 0: no primary, and a node the table does not list (self -1, e.g.
+	// a config server) must not take an unassigned bucket for its own.
+	if p := t.Primary(b); p < 0 || p != self {
 		return c.moved(t, b)
 	}
 	return true

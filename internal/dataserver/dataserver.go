@@ -8,10 +8,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"granary/internal/command"
@@ -27,15 +30,40 @@ import (
 const DefaultListen = ":5191"
 
 // Options configure a data server.
+//
+// A data server runs in one of two modes. In cluster mode (ConfigServers set)
+// it heartbeats the config servers and serves the buckets of the routing
+// table they publish; until the first table arrives it serves none. Without
+// config servers it owns every bucket itself: with Standalone, multi-key
+// commands may cross buckets; without, it behaves as a one-node cluster
+// (CROSSSLOT as Redis Cluster). Standalone and ConfigServers exclude each
+// other.
 type Options struct {
 	Listen      string       // RESP address; "" = DefaultListen
 	HTTP        string       // HTTP address for /metrics and /healthz; "" = none
 	Pprof       bool         // serve the Go profiler under /debug/pprof/ on the HTTP address
 	RequirePass string       // password of the default user; "" = none
 	MaxClients  int          // 0 = 10000
-	Quota       int64        // memory quota of each namespace in bytes; 0 = unlimited
+	Quota       int64        // memory quota of each namespace the config servers do not define, in bytes; 0 = unlimited
 	Standalone  bool         // one node owning every bucket; multi-key commands may cross buckets
 	Logger      *slog.Logger // nil = slog.Default()
+
+	// ConfigServers are the config servers' API (HTTP) addresses, host:port.
+	// Set: cluster mode. Empty: the node owns every bucket.
+	ConfigServers []string
+	// ID is the node id, 40 hex characters. Empty: read from Dir/node-id, or
+	// made up and saved there; without Dir, made up at every start.
+	ID string
+	// Dir is the data directory (the node id, later the persistent engine).
+	// While a server runs, it holds a lock on the directory.
+	Dir string
+	// Zone is the node's zone (rack, room) for the table builder's
+	// zone-safe placement.
+	Zone string
+	// Advertise is the host:port (or host: the listening port is used)
+	// announced to config servers and clients. Empty: the listening address,
+	// which must then not be a wildcard (0.0.0.0, ::) in cluster mode.
+	Advertise string
 }
 
 // DataServer is a running data server.
@@ -46,6 +74,14 @@ type DataServer struct {
 	ln   net.Listener
 	http *httpServer
 	log  *slog.Logger
+	lock *dirLock // held on Options.Dir; nil without
+
+	// Namespace definitions from the config servers, with each one's quota
+	// share on this node; read by the registry's factory.
+	defs         atomic.Pointer[nsDefs]
+	defaultQuota int64
+	cluster      *cluster // nil outside cluster mode
+	bg           sync.WaitGroup
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -61,25 +97,46 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	id, err := newNodeID()
-	if err != nil {
+	clustered := len(opts.ConfigServers) > 0
+	if clustered && opts.Standalone {
+		return nil, errors.New("a data server is either standalone or run by config servers, not both")
+	}
+	for _, a := range opts.ConfigServers {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("config server address %q: want host:port", a)
+		}
+	}
+	var lock *dirLock
+	if opts.Dir != "" {
+		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		var err error
+		if lock, err = lockDir(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (*DataServer, error) {
+		lock.release()
 		return nil, err
+	}
+	id, err := nodeID(opts.ID, opts.Dir)
+	if err != nil {
+		return fail(err)
 	}
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	host, portStr, _ := net.SplitHostPort(ln.Addr().String())
-	port, _ := strconv.Atoi(portStr)
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		// Listening on every interface: CLUSTER SLOTS/SHARDS/NODES then
-		// announce the address each client connected to.
-		host = ""
+	host, port, err := advertised(opts.Advertise, ln.Addr(), clustered)
+	if err != nil {
+		ln.Close()
+		return fail(err)
 	}
 
-	quota := opts.Quota
-	reg := namespace.NewRegistry(func(uint16) engine.Engine {
-		return mem.New(mem.Options{Quota: quota})
+	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, done: make(chan struct{})}
+	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
+		return mem.New(mem.Options{Quota: d.quotaOf(id)})
 	})
 	node := &command.Node{
 		ID: id,
@@ -93,19 +150,29 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		Namespaces: reg,
 		Started:    time.Now(),
 	}
-	node.SetTable(routing.Standalone(routing.Node{ID: id, Host: host, Port: port}))
+	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
+	if clustered {
+		// No bucket until the config servers say otherwise. The table lists
+		// this node so that dispatch finds itself at index 0 and answers
+		// CLUSTERDOWN for unserved buckets (with no entry, its index -1 would
+		// equal an unserved bucket's primary, -1).
+		node.SetTable(&routing.Table{Nodes: []routing.Node{self}})
+	} else {
+		node.SetTable(routing.Standalone(self))
+	}
 	if node.Config.MaxClients <= 0 {
 		node.Config.MaxClients = 10000
 	}
 	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger})
+	d.node, d.reg, d.srv = node, reg, srv
 
 	ctx, cancel := context.WithCancel(ctx)
-	d := &DataServer{node: node, reg: reg, srv: srv, ln: ln, log: opts.Logger, cancel: cancel, done: make(chan struct{})}
+	d.cancel = cancel
 	if opts.HTTP != "" {
 		if d.http, err = startHTTP(opts.HTTP, node, opts.Pprof, opts.Logger); err != nil {
 			cancel()
 			ln.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	go func() {
@@ -115,7 +182,16 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 			d.log.Error("data server stopped", "addr", ln.Addr().String(), "err", d.err)
 		}
 	}()
-	d.log.Info("data server listening", "addr", ln.Addr().String(), "id", id, "standalone", opts.Standalone)
+	if clustered {
+		d.cluster = newCluster(d, opts, self)
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.cluster.run(ctx)
+		}()
+	}
+	d.log.Info("data server listening", "addr", ln.Addr().String(), "id", id,
+		"standalone", opts.Standalone, "config_servers", opts.ConfigServers, "advertise", net.JoinHostPort(host, strconv.Itoa(port)))
 	return d, nil
 }
 
@@ -148,6 +224,7 @@ func (d *DataServer) Close() error {
 		d.srv.Close() // before cancel, so that this call does the waiting
 		d.cancel()
 		<-d.done
+		d.bg.Wait() // the heartbeat loop, which touches the registry
 		// server.Close returns at once when another caller (the context's
 		// AfterFunc, when the parent context was cancelled) is already
 		// closing: wait for every connection to end before the engines are
@@ -156,6 +233,7 @@ func (d *DataServer) Close() error {
 			time.Sleep(2 * time.Millisecond)
 		}
 		d.reg.Close()
+		d.lock.release()
 	})
 	if d.err != nil && !errors.Is(d.err, net.ErrClosed) {
 		return d.err

@@ -21,7 +21,9 @@ func start(t *testing.T, o Options) *DataServer {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
 	}
-	o.Logger = quiet()
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
 	ds, err := Start(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

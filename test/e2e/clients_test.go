@@ -758,52 +758,6 @@ func rueidisTyped(t *testing.T, c rueidis.Client, p string) {
 	}
 }
 
-// TestRueidisClientSideCache checks server-assisted client-side caching
-// (CLIENT TRACKING with RESP3 invalidation pushes, DESIGN.md section 7):
-// a value cached by rueidis' DoCache is invalidated when another client
-// changes it.
-func TestRueidisClientSideCache(t *testing.T) {
-	if targetIsRedis {
-		t.Skip("E2E_TARGET=redis")
-	}
-	g := startGranary(t, granaryOpts{})
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{g.addr}, ForceSingleClient: true})
-	if err != nil {
-		t.Fatalf("rueidis.NewClient with client-side caching: %v", err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	w := dialRaw(t, g.addr)
-	expectReply(t, w, simple("OK"), "SET", "cached", "v1")
-	get := func() (string, bool) {
-		r := c.DoCache(ctx, c.B().Get().Key("cached").Cache(), time.Minute)
-		s, err := r.ToString()
-		if err != nil {
-			t.Fatalf("DoCache GET: %v", err)
-		}
-		return s, r.IsCacheHit()
-	}
-	if s, _ := get(); s != "v1" {
-		t.Fatalf("DoCache GET: %q, want v1", s)
-	}
-	if s, hit := get(); s != "v1" || !hit {
-		t.Errorf("second DoCache GET: %q hit=%v, want v1 from the cache", s, hit)
-	}
-	expectReply(t, w, simple("OK"), "SET", "cached", "v2")
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		s, _ := get()
-		if s == "v2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("DoCache GET still %q 2s after the key changed: no invalidation", s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestClientsAuth: stock clients log in to a granary started with
 // --requirepass (go-redis with AUTH over RESP2 and HELLO 3 AUTH over RESP3,
 // rueidis likewise) and are refused with a wrong password.

@@ -1,0 +1,397 @@
+package dataserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"granary/internal/clusterapi"
+	"granary/internal/namespace"
+	"granary/internal/routing"
+)
+
+// Cluster mode: the data server heartbeats the config servers, learns the
+// routing table and the namespace definitions from their replies, and serves
+// the buckets the table gives it.
+//
+// Tair's rule holds: when every config server is unreachable the data server
+// keeps serving with the table it has; it only ever moves to a newer epoch.
+
+const (
+	// DefaultHeartbeat is the heartbeat interval until a config server says
+	// otherwise.
+	DefaultHeartbeat = 250 * time.Millisecond
+	// notAddedRetry is the heartbeat interval of a node the config servers
+	// refuse (never added with granary ctl node add).
+	notAddedRetry = 2 * time.Second
+	// attemptTimeout bounds one heartbeat to one config server, so that an
+	// unanswering one does not hold up the others.
+	attemptTimeout = 2 * time.Second
+	// notAddedLogEvery repeats the "not part of the cluster" error.
+	notAddedLogEvery = 30 * time.Second
+)
+
+// nsDefs are the namespaces the config servers define, and the number of data
+// servers holding buckets in the current table, which share each quota.
+type nsDefs struct {
+	byID    map[uint16]clusterapi.Namespace
+	holders int
+}
+
+// quota returns this node's share of a cluster-wide quota (0: unlimited).
+func (n *nsDefs) quota(ns clusterapi.Namespace) int64 {
+	if ns.Quota <= 0 {
+		return 0
+	}
+	if n.holders <= 1 {
+		return ns.Quota
+	}
+	return max(ns.Quota/int64(n.holders), 1)
+}
+
+// quotaOf returns the quota namespace id gets on this node: its share of the
+// definition's quota, or the default for namespaces nobody defined.
+func (d *DataServer) quotaOf(id uint16) int64 {
+	if defs := d.defs.Load(); defs != nil {
+		if ns, ok := defs.byID[id]; ok {
+			return defs.quota(ns)
+		}
+	}
+	return d.defaultQuota
+}
+
+// NamespaceDef is a namespace defined on the config servers, with the quota
+// this node enforces for it.
+type NamespaceDef struct {
+	clusterapi.Namespace
+	LocalQuota int64 // Quota / data servers holding buckets (0: unlimited)
+}
+
+// NamespaceDefs returns the namespaces the config servers define, by id.
+// Namespaces not listed work too, with the default settings.
+func (d *DataServer) NamespaceDefs() []NamespaceDef {
+	defs := d.defs.Load()
+	if defs == nil {
+		return nil
+	}
+	out := make([]NamespaceDef, 0, len(defs.byID))
+	for _, ns := range defs.byID {
+		out = append(out, NamespaceDef{Namespace: ns, LocalQuota: defs.quota(ns)})
+	}
+	slices.SortFunc(out, func(a, b NamespaceDef) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+// cluster is the heartbeat loop's state; only its goroutine touches it.
+type cluster struct {
+	d    *DataServer
+	log  *slog.Logger
+	self routing.Node
+	addr string // advertised RESP address
+	http string // advertised HTTP address
+	zone string
+
+	addrs   []string // configured config server addresses
+	clients map[string]*clusterapi.Client
+	leader  string // leader's address, as the last reply said
+	lastOK  string // last address that answered
+
+	interval  time.Duration
+	nsVersion uint64
+	nsByID    map[uint16]clusterapi.Namespace
+	applied   map[uint16]int64 // quotas set on defined namespaces' engines
+
+	// Logging state, so that an outage or a refusal is not logged per beat.
+	outage      bool
+	notAdded    bool
+	notAddedLog time.Time
+	badEpoch    uint64
+}
+
+func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
+	c := &cluster{
+		d:        d,
+		log:      d.log,
+		self:     self,
+		addr:     net.JoinHostPort(self.Host, strconv.Itoa(self.Port)),
+		zone:     opts.Zone,
+		addrs:    slices.Clone(opts.ConfigServers),
+		clients:  map[string]*clusterapi.Client{},
+		interval: DefaultHeartbeat,
+		applied:  map[uint16]int64{},
+	}
+	if h := d.HTTPAddr(); h != "" {
+		host, port, _ := net.SplitHostPort(h)
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			host = self.Host
+		}
+		c.http = net.JoinHostPort(host, port)
+	}
+	return c
+}
+
+// run heartbeats until ctx is done.
+func (c *cluster) run(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(c.beat(ctx))
+	}
+}
+
+// beat sends one heartbeat, applies the reply and returns the time until the
+// next one.
+func (c *cluster) beat(ctx context.Context) time.Duration {
+	r, err := c.send(ctx, c.request())
+	switch {
+	case err == nil:
+		if c.outage {
+			c.log.Info("config servers reachable again", "config_server", c.lastOK)
+			c.outage = false
+		}
+		if c.notAdded {
+			c.log.Info("node accepted by the config servers", "id", c.self.ID)
+			c.notAdded = false
+		}
+		c.apply(r)
+		return c.interval
+	case ctx.Err() != nil:
+		return time.Hour // run returns at once
+	case errors.Is(err, clusterapi.ErrNotAdded):
+		if now := time.Now(); !c.notAdded || now.Sub(c.notAddedLog) >= notAddedLogEvery {
+			c.log.Error("node "+c.self.ID+" is not part of the cluster: run granary ctl node add "+c.self.ID,
+				"id", c.self.ID, "config_servers", c.addrs, "reply", err.Error())
+			c.notAddedLog = now
+		}
+		c.notAdded = true
+		return notAddedRetry
+	default:
+		if !c.outage {
+			msg := "no config server reachable: serving with the routing table held"
+			if c.d.node.Table().Epoch == 0 {
+				msg = "no config server reachable: no routing table yet, no bucket served"
+			}
+			c.log.Warn(msg, "epoch", c.d.node.Table().Epoch, "config_servers", c.order(), "err", err)
+			c.outage = true
+		}
+		return c.interval
+	}
+}
+
+// order returns the addresses to try: the leader, the last that answered,
+// then the configured ones.
+func (c *cluster) order() []string {
+	out := make([]string, 0, len(c.addrs)+2)
+	add := func(a string) {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	add(c.leader)
+	add(c.lastOK)
+	for _, a := range c.addrs {
+		add(a)
+	}
+	return out
+}
+
+// send tries the config servers in order until one answers. A refusal of the
+// node (ErrNotAdded) is final.
+func (c *cluster) send(ctx context.Context, req *clusterapi.HeartbeatRequest) (*clusterapi.HeartbeatResponse, error) {
+	var lastErr error
+	for _, a := range c.order() {
+		cl := c.clients[a]
+		if cl == nil {
+			cl = clusterapi.NewClient([]string{a})
+			c.clients[a] = cl
+		}
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		r, err := cl.Heartbeat(actx, req)
+		cancel()
+		if err == nil {
+			c.lastOK = a
+			if r.Leader != "" {
+				c.leader = r.Leader
+			} else if c.leader == a {
+				c.leader = ""
+			}
+			return r, nil
+		}
+		if errors.Is(err, clusterapi.ErrNotAdded) || ctx.Err() != nil {
+			return nil, err
+		}
+		if c.leader == a {
+			c.leader = "" // fall back on the others until one names a leader
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// request builds a heartbeat.
+func (c *cluster) request() *clusterapi.HeartbeatRequest {
+	n := c.d.node
+	req := &clusterapi.HeartbeatRequest{
+		NodeID:    n.ID,
+		Addr:      c.addr,
+		HTTP:      c.http,
+		Zone:      c.zone,
+		Epoch:     n.Table().Epoch,
+		NSVersion: c.nsVersion,
+		Uptime:    time.Since(n.Started),
+	}
+	c.d.reg.Each(func(ns *namespace.Namespace) {
+		st := ns.Engine.Stats()
+		req.Stats.Items += st.Items
+		req.Stats.Bytes += st.Bytes
+		req.Stats.Ops += ns.Stats.Reads.Load() + ns.Stats.Writes.Load() + ns.Stats.Others.Load()
+	})
+	if n.Host != nil {
+		req.Stats.Clients = n.Host.ConnStats().Connected
+	}
+	return req
+}
+
+// apply takes in what a heartbeat reply says changed.
+func (c *cluster) apply(r *clusterapi.HeartbeatResponse) {
+	if r.Interval > 0 {
+		c.interval = min(max(r.Interval, 20*time.Millisecond), 10*time.Second)
+	}
+	changed := false
+	if r.Table != nil {
+		changed = c.applyTable(r.Table, r.Nodes)
+	}
+	if r.NSVersion > c.nsVersion {
+		c.applyNamespaces(r.Namespaces, r.NSVersion)
+		changed = true
+	}
+	if changed {
+		c.applyQuotas()
+	}
+}
+
+// applyTable publishes a newer table; it reports whether it did.
+func (c *cluster) applyTable(t *clusterapi.Table, nodes []clusterapi.Node) bool {
+	cur := c.d.node.Table()
+	if t.Epoch <= cur.Epoch {
+		if t.Epoch < cur.Epoch && c.badEpoch != t.Epoch {
+			c.log.Warn("config servers sent an older routing table: keeping the newer one",
+				"held", cur.Epoch, "sent", t.Epoch)
+			c.badEpoch = t.Epoch
+		}
+		return false
+	}
+	rt, err := clusterapi.ToRouting(t, nodes)
+	if err != nil {
+		if c.badEpoch != t.Epoch {
+			c.log.Error("config servers sent a routing table that cannot be used", "epoch", t.Epoch, "err", err)
+			c.badEpoch = t.Epoch
+		}
+		return false
+	}
+	c.withSelf(rt)
+	c.d.node.SetTable(rt)
+	_, self := c.d.node.View()
+	primaries, copies := 0, 0
+	for b := range rt.Replicas {
+		for i, x := range rt.Replicas[b] {
+			if x == self {
+				copies++
+				if i == 0 {
+					primaries++
+				}
+			}
+		}
+	}
+	c.log.Info("routing table", "epoch", rt.Epoch, "nodes", len(rt.Nodes), "primaries", primaries, "copies", copies)
+	return true
+}
+
+// withSelf makes sure the table lists this node: a node the table leaves out
+// (not yet given buckets, or removed) must still find itself, so that dispatch
+// answers MOVED or CLUSTERDOWN rather than serving unassigned buckets (whose
+// primary, -1, would equal a missing node's index). A listed node without an
+// address gets the advertised one.
+func (c *cluster) withSelf(rt *routing.Table) {
+	for i := range rt.Nodes {
+		if rt.Nodes[i].ID == c.self.ID {
+			if rt.Nodes[i].Host == "" && rt.Nodes[i].Port == 0 {
+				rt.Nodes[i].Host, rt.Nodes[i].Port = c.self.Host, c.self.Port
+			}
+			if rt.Nodes[i].Zone == "" {
+				rt.Nodes[i].Zone = c.self.Zone
+			}
+			return
+		}
+	}
+	rt.Nodes = append(rt.Nodes, c.self)
+}
+
+// applyNamespaces takes the config servers' whole list of namespaces.
+func (c *cluster) applyNamespaces(list []clusterapi.Namespace, version uint64) {
+	by := make(map[uint16]clusterapi.Namespace, len(list))
+	for _, ns := range list {
+		if ns.Engine != "" && ns.Engine != "mem" {
+			c.log.Warn("namespace engine not available on this data server: using mem",
+				"namespace", ns.ID, "name", ns.Name, "engine", ns.Engine)
+		}
+		by[ns.ID] = ns
+	}
+	c.nsByID = by
+	c.nsVersion = version
+	c.log.Info("namespaces", "version", version, "defined", len(by))
+}
+
+// applyQuotas publishes the definitions with the current table's number of
+// bucket holders, creates the defined namespaces and sets every engine's
+// quota that changed. Namespaces no longer defined return to the default.
+func (c *cluster) applyQuotas() {
+	t := c.d.node.Table()
+	defs := &nsDefs{byID: c.nsByID, holders: holders(t)}
+	if defs.byID == nil {
+		defs.byID = map[uint16]clusterapi.Namespace{}
+	}
+	// Published before the engines are touched: a namespace created from
+	// now on gets the new quota from the factory.
+	c.d.defs.Store(defs)
+	for id, ns := range defs.byID {
+		q := defs.quota(ns)
+		if old, ok := c.applied[id]; ok && old == q {
+			continue
+		}
+		c.d.reg.Get(id).Engine.SetQuota(q)
+		c.applied[id] = q
+	}
+	for id := range c.applied {
+		if _, ok := defs.byID[id]; !ok {
+			if ns := c.d.reg.Lookup(id); ns != nil {
+				ns.Engine.SetQuota(c.d.defaultQuota)
+			}
+			delete(c.applied, id)
+		}
+	}
+}
+
+// holders counts the nodes holding a copy of at least one bucket.
+func holders(t *routing.Table) int {
+	seen := make([]bool, len(t.Nodes))
+	n := 0
+	for b := range t.Replicas {
+		for _, x := range t.Replicas[b] {
+			if x >= 0 && x < len(seen) && !seen[x] {
+				seen[x] = true
+				n++
+			}
+		}
+	}
+	return n
+}
