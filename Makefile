@@ -41,9 +41,12 @@ bench-mem: deps build ## resident memory and GET latency against redis-server
 	bench/memory.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
-	@for t in $$($(GO) test -list '^Fuzz' ./internal/... | grep -E '^(Fuzz|ok)' | awk '/^Fuzz/{f=f" "$$1} /^ok/{for(i=split(f,a," ");i>0;i--) print $$2":"a[i]; f=""}'); do \
-	  pkg=$${t%%:*}; name=$${t##*:}; echo "== $$pkg $$name"; \
-	  $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+	@for pkg in $$($(GO) list ./internal/...); do \
+	  for name in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$name"; \
+	    $(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin
