@@ -176,11 +176,18 @@ func (c *cluster) beat(ctx context.Context) time.Duration {
 		return notAddedRetry
 	default:
 		if !c.outage {
+			epoch := c.d.node.Table().Epoch
 			msg := "no config server reachable: serving with the routing table held"
-			if c.d.node.Table().Epoch == 0 {
+			if epoch == 0 {
 				msg = "no config server reachable: no routing table yet, no bucket served"
 			}
-			c.log.Warn(msg, "epoch", c.d.node.Table().Epoch, "config_servers", c.order(), "err", err)
+			if se := (*clusterapi.StatusError)(nil); errors.As(err, &se) && se.Code < 500 {
+				// Reachable, but the heartbeat is refused: a bug or a
+				// version mismatch rather than an outage.
+				c.log.Error("config servers reject the heartbeat", "epoch", epoch, "config_servers", c.order(), "err", err)
+			} else {
+				c.log.Warn(msg, "epoch", epoch, "config_servers", c.order(), "err", err)
+			}
 			c.outage = true
 		}
 		return c.interval
@@ -316,11 +323,12 @@ func (c *cluster) applyTable(t *clusterapi.Table, nodes []clusterapi.Node) bool 
 	return true
 }
 
-// withSelf makes sure the table lists this node: a node the table leaves out
-// (not yet given buckets, or removed) must still find itself, so that dispatch
-// answers MOVED or CLUSTERDOWN rather than serving unassigned buckets (whose
-// primary, -1, would equal a missing node's index). A listed node without an
-// address gets the advertised one.
+// withSelf makes sure the table lists this node, with no bucket when the
+// table leaves it out (not given buckets yet, or removed): CLUSTER NODES then
+// shows it as "myself", and dispatch, finding itself, answers MOVED or
+// CLUSTERDOWN for every bucket (which it does for a node at index -1 too,
+// since command.route checks p < 0; this keeps that true whatever route does).
+// A listed node without an address gets the advertised one.
 func (c *cluster) withSelf(rt *routing.Table) {
 	for i := range rt.Nodes {
 		if rt.Nodes[i].ID == c.self.ID {

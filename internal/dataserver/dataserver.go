@@ -152,10 +152,9 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	}
 	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
 	if clustered {
-		// No bucket until the config servers say otherwise. The table lists
-		// this node so that dispatch finds itself at index 0 and answers
-		// CLUSTERDOWN for unserved buckets (with no entry, its index -1 would
-		// equal an unserved bucket's primary, -1).
+		// No bucket until the config servers say otherwise: keyed commands
+		// get CLUSTERDOWN. The table lists this node alone, so that CLUSTER
+		// NODES and MYID show it as "myself".
 		node.SetTable(&routing.Table{Nodes: []routing.Node{self}})
 	} else {
 		node.SetTable(routing.Standalone(self))

@@ -101,7 +101,7 @@ func TestOptionErrors(t *testing.T) {
 		"standalone and config servers": {Standalone: true, ConfigServers: []string{"127.0.0.1:1"}},
 		"config server without port":    {ConfigServers: []string{"localhost"}},
 		"wildcard without advertise":    {Listen: "0.0.0.0:0", ConfigServers: []string{"127.0.0.1:1"}},
-		"bad id":                         {Standalone: true, ID: "xyz"},
+		"bad id":                        {Standalone: true, ID: "xyz"},
 	} {
 		if o.Listen == "" {
 			o.Listen = "127.0.0.1:0"
