@@ -2,6 +2,7 @@ package configserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -219,4 +220,57 @@ func indexOf(servers []*Server, s *Server) int {
 		}
 	}
 	return -1
+}
+
+// TestAddRemoveConfigServer: a server started without peers waits; the
+// leader adds it as a voter, it records its addresses, and it is removed.
+func TestAddRemoveConfigServer(t *testing.T) {
+	s1 := startSingle(t, func(o *Options) { o.ElectionTimeout = 500 * time.Millisecond })
+	ctx := ctxT(t)
+	s2, err := Start(ctx, Options{ID: "cs2", Dir: t.TempDir(), Raft: "127.0.0.1:0", HTTP: "127.0.0.1:0",
+		ElectionTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	time.Sleep(100 * time.Millisecond)
+	if id, _ := s2.Leader(); id != "" {
+		t.Fatalf("a server outside any group sees leader %q", id)
+	}
+	cl := clusterapi.NewClient([]string{s2.HTTPAddr(), s1.HTTPAddr()})
+	var se *clusterapi.StatusError
+	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).AddConfigServer(ctx, clusterapi.ConfigServer{ID: "cs2", Raft: "nonsense"}); !errors.As(err, &se) || se.Code != 400 {
+		t.Fatalf("add with a bad address: %v", err)
+	}
+	css, err := cl.AddConfigServer(ctx, clusterapi.ConfigServer{ID: "cs2", Raft: s2.RaftAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(css) != 2 || css[1].ID != "cs2" || !css[1].Voter || css[1].Leader {
+		t.Fatalf("after add: %+v", css)
+	}
+	if err := s2.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "cs2 recording its own addresses", func() bool {
+		cs, ok := s1.fsm.server("cs2")
+		return ok && cs.HTTP == s2.HTTPAddr() && cs.RESP == ""
+	})
+	// A member records itself only as what it is.
+	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).AddConfigServer(ctx, clusterapi.ConfigServer{ID: "cs2", Raft: "127.0.0.1:1"}); !errors.As(err, &se) || se.Code != 409 {
+		t.Fatalf("re-add at another address: %v", err)
+	}
+	css, err = cl.RemoveConfigServer(ctx, "cs2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(css) != 1 || css[0].ID != "cs1" {
+		t.Fatalf("after removal: %+v", css)
+	}
+	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).RemoveConfigServer(ctx, "cs1"); !errors.As(err, &se) || se.Code != 409 {
+		t.Fatalf("removing the last member: %v", err)
+	}
+	if _, ok := s1.fsm.server("cs2"); ok {
+		t.Fatal("cs2's record survived its removal")
+	}
 }

@@ -35,6 +35,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"granary/internal/clusterapi"
 	"granary/internal/command"
@@ -249,7 +250,10 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	s.fsm = newFSM(log, s.node.SetTable) // publishes the empty table: CLUSTERDOWN until the first build
 
 	// Raft.
-	if s.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.Dir, "raft.db")}); err != nil {
+	// A timeout on the file lock: a second server on the same directory
+	// fails instead of waiting forever.
+	boltOpts := &bbolt.Options{Timeout: 2 * time.Second}
+	if s.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.Dir, "raft.db"), BoltOptions: boltOpts}); err != nil {
 		return nil, fmt.Errorf("configserver: raft store: %w", err)
 	}
 	closers = append(closers, func() { s.store.Close() })
@@ -410,7 +414,9 @@ func (s *Server) shutdown(transfer bool) error {
 		}
 		s.ready.Store(false)
 		hctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		s.httpSrv.Shutdown(hctx)
+		if s.httpSrv.Shutdown(hctx) != nil {
+			s.httpSrv.Close() // a request still waiting on a forward
+		}
 		cancel()
 		s.fwd.CloseIdleConnections()
 		if s.respSrv != nil {

@@ -402,5 +402,3 @@ func checkBalanced(t *testing.T, tb *clusterapi.Table, n, copies int) {
 	}
 	t.Logf("table epoch %d: %d ranges, primaries %v, copies %v", tb.Epoch, len(tb.Ranges), prim, cnt)
 }
-
-

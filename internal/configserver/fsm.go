@@ -35,8 +35,8 @@ const (
 
 // entry is one command in the Raft log.
 type entry struct {
-	Type string `json:"type"`
-	ID   string `json:"id,omitempty"`
+	Type string           `json:"type"`
+	ID   string           `json:"id,omitempty"`
 	Node *clusterapi.Node `json:"node,omitempty"`
 	// Create lets node_up add a node it does not know (AutoAdd).
 	Create bool              `json:"create,omitempty"`

@@ -24,6 +24,15 @@ func newRaftLogger(log *slog.Logger) hclog.Logger {
 	})
 }
 
+// benign are warnings Raft logs in the normal course of things: the first
+// election of a new group, a new member catching up.
+var benign = map[string]bool{
+	"heartbeat timeout reached, starting election":      true,
+	"failed to get previous log":                        true,
+	"appendEntries rejected, sending older logs":        true,
+	"rejecting pre-vote request since we have a leader": true,
+}
+
 // slogWriter turns hclog's JSON lines into slog records.
 type slogWriter struct{ log *slog.Logger }
 
@@ -47,6 +56,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 			level = slog.LevelError
 		}
 		msg, _ := m["@message"].(string)
+		if benign[msg] && level > slog.LevelInfo {
+			level = slog.LevelInfo
+		}
 		module, _ := m["@module"].(string)
 		attrs := []slog.Attr{slog.String("module", module)}
 		keys := make([]string, 0, len(m))
