@@ -37,7 +37,11 @@
 #   WARMUP    1: one unrecorded short run against each cluster first [1]
 #   GRANARY_PROCS, GRANARY_ARGS (data servers), REDIS_ARGS, GRANARY_BIN: see lib.sh
 #
-# Quick run: N=200000 ROUNDS=2 bench/cluster.sh
+# Quick run: N=200000 ROUNDS=2 bench/cluster.sh (a smoke test: a run that short
+# lasts well under a second and redis-benchmark --cluster's ops/s come out in
+# coarse steps, e.g. 398406 or 796813 for -n 200000; use the default N for figures).
+# At -P 16 the single-threaded redis-benchmark itself may be the limit: when
+# both clusters give the same ops/s, the ratio says "at least as fast as the client".
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -57,6 +61,8 @@ WARMUP=${WARMUP:-1}
 [[ $ENTRY == config || $ENTRY == data ]] || die "ENTRY must be config or data"
 need "$REDIS_SERVER" "$REDIS_BENCHMARK" "$REDIS_CLI" timeout awk
 ensure_granary
+"$GRANARY_BIN" config --help >/dev/null 2>&1 ||
+  die "$GRANARY_BIN has no 'config' subcommand: rebuild it (make build)"
 
 RESULTS=$WORKDIR/results.tsv # cluster test round rps p50 p99
 : >"$RESULTS"

@@ -171,6 +171,17 @@ func TestConfigLeaderKilled(t *testing.T) {
 	for _, ds := range c.data {
 		dataAddrs = append(dataAddrs, ds.addr)
 	}
+	// Every member answers CLUSTER SLOTS with the table (followers answer
+	// reads themselves), so clients may start from any of them.
+	want, err := slotOwners(c.data[0].addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range c.cfg {
+		if got, err := slotOwners(cs.resp); err != nil || got != want {
+			t.Errorf("CLUSTER SLOTS on config server %s differs from the data servers' (%v)", cs.id, err)
+		}
+	}
 	l := startLoad(newClusterClient(t, dataAddrs...), "fo", 2, time.Millisecond)
 	time.Sleep(time.Second)
 

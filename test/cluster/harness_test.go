@@ -50,7 +50,7 @@ type proc struct {
 
 // newProc prepares a process whose output goes to logPath; it is stopped when
 // the test ends, the test fails if it died without being told to, and when the
-// test failed the end of its log is printed.
+// test failed the end of its log is printed (the whole log is kept).
 func newProc(t *testing.T, name, logPath string, ready func() error, args ...string) *proc {
 	p := &proc{name: name, args: args, logPath: logPath, ready: ready, down: true}
 	t.Cleanup(func() {
@@ -60,8 +60,11 @@ func newProc(t *testing.T, name, logPath string, ready func() error, args ...str
 		if started && !down {
 			select {
 			case <-exited:
-				t.Errorf("%s died during the test: %v (log %s)", p.name, p.exitErr, p.logPath)
-			default:
+				p.mu.Lock()
+				err := p.exitErr
+				p.mu.Unlock()
+				t.Errorf("%s died during the test: %v (log %s)", p.name, err, p.logPath)
+			case <-time.After(20 * time.Millisecond):
 			}
 		}
 		p.stop()
@@ -296,7 +299,6 @@ type clusterOpts struct {
 
 // cluster is a running Granary cluster.
 type cluster struct {
-	t    *testing.T
 	dir  string
 	opts clusterOpts
 	cfg  []*configServer
@@ -313,7 +315,19 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 	if o.minNodes == 0 {
 		o.minNodes = o.data
 	}
-	c := &cluster{t: t, dir: t.TempDir(), opts: o}
+	dir, err := os.MkdirTemp("", "granary-"+strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered first, so it runs after every process has stopped.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs and data directories kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	c := &cluster{dir: dir, opts: o}
 	ports := freePorts(t, 3*o.configs)
 	var peers []string
 	for i := 0; i < o.configs; i++ {

@@ -9,7 +9,9 @@
 //
 // TestMain builds ../../cmd/granary once per run. Every process writes its
 // output to a log file in the test's directory; when a test fails, the last
-// lines of every log are printed with the file's path.
+// lines of every log are printed with the file's path, and the directory
+// (logs, Raft state, node ids) is kept. redis-cli and redis-benchmark must be
+// on PATH (make deps).
 //
 //	harness_test.go   processes (start, SIGKILL, restart), clusters, waiting for a table
 //	clients_test.go   go-redis and rueidis cluster clients, redis-cli -c and

@@ -15,6 +15,19 @@ import (
 	"granary/internal/routing"
 )
 
+// tableCopies returns the table's copies as "bucket/node id".
+func tableCopies(t *clusterapi.Table) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range t.Ranges {
+		for b := r.First; b <= r.Last; b++ {
+			for _, x := range r.Replicas {
+				out[strconv.Itoa(b)+"/"+t.Nodes[x]] = true
+			}
+		}
+	}
+	return out
+}
+
 // primarySlots counts the slots addr is the primary of.
 func primarySlots(owners [routing.Buckets]string, addr string) int {
 	n := 0
@@ -277,6 +290,11 @@ func TestUnknownNodeRefused(t *testing.T) {
 	}
 
 	// granary ctl rebuild gives it its share.
+	ownersBefore := owners
+	tableBefore, err := c.api.Table(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out = c.mustCtl(t, "rebuild")
 	t.Logf("granary ctl rebuild:\n%s", strings.TrimSpace(out))
 	st := c.waitTable(t, 4, 60*time.Second)
@@ -288,15 +306,44 @@ func TestUnknownNodeRefused(t *testing.T) {
 	if n < routing.Buckets/4 || n > (routing.Buckets+3)/4 {
 		t.Errorf("after ctl rebuild the added node is primary of %d slots, want %d (a quarter)", n, routing.Buckets/4)
 	}
+	moved, lostExpected := 0, 0
+	for b := range owners {
+		if owners[b] != ownersBefore[b] {
+			moved++
+		}
+	}
 	lost := 0
 	for i := 0; i < 400; i++ {
+		if b := routing.Bucket([]byte("prebuild:" + strconv.Itoa(i))); owners[b] != ownersBefore[b] {
+			lostExpected++
+		}
 		if err := cc.Get(ctx, "prebuild:"+strconv.Itoa(i)).Err(); err == redis.Nil {
 			lost++
 		} else if err != nil {
 			t.Errorf("GET after the rebuild: %v", err)
 		}
 	}
-	t.Logf("after ctl rebuild: %d of 400 keys written before it are gone (moved buckets are not migrated yet)", lost)
+	t.Logf("after ctl rebuild: %d slots changed primary; %d of 400 keys written before it are gone, %d of them in such slots (moved buckets are not migrated yet)",
+		moved, lost, lostExpected)
+	// Copies moved: X/(M+X) of them when X nodes join M (primaries beyond
+	// the new node's share change by role swaps between replicas, which move
+	// no data once there is replication).
+	tableAfter, err := c.api.Table(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copiesBefore, copiesAfter := tableCopies(tableBefore), tableCopies(tableAfter)
+	newCopies := 0
+	for bc := range copiesAfter {
+		if !copiesBefore[bc] {
+			newCopies++
+		}
+	}
+	frac := float64(newCopies) / float64(len(copiesAfter))
+	t.Logf("ctl rebuild moved %d of %d copies (%.3f; ideal 1/4 for 1 node joining 3)", newCopies, len(copiesAfter), frac)
+	if frac > 0.26 {
+		t.Errorf("ctl rebuild moved %.3f of the copies when a 4th node joined; minimal movement is 0.25", frac)
+	}
 	// A rebuild now changes nothing (the table already satisfies every rule).
 	out = c.mustCtl(t, "rebuild")
 	if st2, err := c.status(); err != nil || st2.Epoch != st.Epoch {
