@@ -30,7 +30,7 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 	rt := &routing.Table{Epoch: t.Epoch, Nodes: make([]routing.Node, len(t.Nodes))}
 	for i, id := range t.Nodes {
 		n := byID[id]
-		rn := routing.Node{ID: id, Zone: n.Zone}
+		rn := routing.Node{ID: id, Zone: n.Zone, Fail: n.State == NodeDown}
 		if n.Addr != "" {
 			host, port, err := net.SplitHostPort(n.Addr)
 			if err != nil {

@@ -151,7 +151,11 @@ func cmdClusterShards(c *Ctx) {
 			w.BulkString("replication-offset")
 			w.Int(0)
 			w.BulkString("health")
-			w.BulkString("online")
+			if t.Nodes[i].Fail {
+				w.BulkString("failed")
+			} else {
+				w.BulkString("online")
+			}
 		}
 	}
 }
@@ -194,13 +198,18 @@ func cmdClusterNodes(c *Ctx) {
 		} else {
 			b.WriteString("master")
 		}
+		link := " connected"
+		if n.Fail {
+			b.WriteString(",fail")
+			link = " disconnected"
+		}
 		b.WriteString(" " + master + " 0 ")
 		if i == self {
 			b.WriteByte('0')
 		} else {
 			b.WriteString(strconv.FormatInt(now, 10))
 		}
-		b.WriteString(" " + epoch + " connected")
+		b.WriteString(" " + epoch + link)
 		for _, r := range primaryOf[i] {
 			b.WriteByte(' ')
 			b.WriteString(strconv.Itoa(int(r.First)))
@@ -217,24 +226,27 @@ func cmdClusterNodes(c *Ctx) {
 // CLUSTER INFO
 func cmdClusterInfo(c *Ctx) {
 	t := c.N.Table()
-	assigned := 0
+	assigned, failed := 0, 0
 	primaries := map[int]bool{}
 	for b := range t.Replicas {
 		if r := t.Replicas[b]; len(r) > 0 {
 			assigned++
 			primaries[r[0]] = true
+			if t.Nodes[r[0]].Fail {
+				failed++
+			}
 		}
 	}
 	state := "ok"
-	if assigned < routing.Buckets {
+	if assigned < routing.Buckets || failed > 0 {
 		state = "fail"
 	}
 	var b strings.Builder
 	line(&b, "cluster_state", state)
 	line(&b, "cluster_slots_assigned", assigned)
-	line(&b, "cluster_slots_ok", assigned)
+	line(&b, "cluster_slots_ok", assigned-failed)
 	line(&b, "cluster_slots_pfail", 0)
-	line(&b, "cluster_slots_fail", 0)
+	line(&b, "cluster_slots_fail", failed)
 	line(&b, "cluster_known_nodes", len(t.Nodes))
 	line(&b, "cluster_size", len(primaries))
 	line(&b, "cluster_current_epoch", t.Epoch)

@@ -12,6 +12,8 @@ import (
 
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestSingleServerBootstrapAndRestart(t *testing.T) {
@@ -333,9 +335,30 @@ func TestFirstTableDownUpRebuild(t *testing.T) {
 	if tb2, _ := cl.Table(ctx); !reflect.DeepEqual(tb, tb2) {
 		t.Fatalf("the table changed when a node went down: epoch %d → %d", tb.Epoch, tb2.Epoch)
 	}
+	// Clients asking the config server see the node failed and its buckets unserved.
+	rc := redis.NewClient(&redis.Options{Addr: s.RESPAddr()})
+	defer rc.Close()
+	failLine := func() (string, string) {
+		nodes, _ := rc.ClusterNodes(ctx).Result()
+		info, _ := rc.ClusterInfo(ctx).Result()
+		for _, l := range strings.Split(nodes, "\n") {
+			if strings.HasPrefix(l, nodeID(2)) {
+				return l, info
+			}
+		}
+		return "", info
+	}
+	eventually(t, 5*time.Second, "node 2 reported failed", func() bool {
+		l, info := failLine()
+		return strings.Contains(l, "master,fail") && strings.Contains(l, "disconnected") && strings.Contains(info, "cluster_state:fail")
+	})
 	// Back with the same id: up, same buckets.
 	fakes[2].start(50 * time.Millisecond)
 	eventually(t, 5*time.Second, "node 2 up", func() bool { return nodeState(t, cl, nodeID(2)) == clusterapi.NodeUp })
+	eventually(t, 5*time.Second, "node 2 reported healthy", func() bool {
+		l, info := failLine()
+		return strings.Contains(l, " connected") && !strings.Contains(l, "fail") && strings.Contains(info, "cluster_state:ok")
+	})
 	if tb2, _ := cl.Table(ctx); !reflect.DeepEqual(tb, tb2) {
 		t.Fatalf("the table changed when a node came back: epoch %d → %d", tb.Epoch, tb2.Epoch)
 	}

@@ -147,6 +147,7 @@ func (f *fsm) apply(e *entry) (bool, error) {
 			}
 			n = clusterapi.Node{ID: e.Node.ID}
 		}
+		wasDown := n.State == clusterapi.NodeDown
 		moved := n.Addr != e.Node.Addr || n.Internal != e.Node.Internal
 		zoned := e.Node.Zone != "" && e.Node.Zone != n.Zone
 		n.Addr, n.Internal, n.HTTP = e.Node.Addr, e.Node.Internal, e.Node.HTTP
@@ -163,7 +164,9 @@ func (f *fsm) apply(e *entry) (bool, error) {
 			// epoch makes every data server fetch it with the new address.
 			f.table.Epoch++
 		}
-		return inTable && (moved || zoned), nil
+		// A node back up changes the routing view too: CLUSTER NODES and
+		// INFO stop reporting it failed.
+		return inTable && (moved || zoned || wasDown), nil
 
 	case opNodeDown:
 		n, ok := f.nodes[e.ID]
@@ -172,7 +175,7 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		}
 		n.State = clusterapi.NodeDown
 		f.nodes[e.ID] = n
-		return false, nil
+		return slices.Contains(f.table.Nodes, e.ID), nil
 
 	case opNodeRemove:
 		if _, ok := f.nodes[e.ID]; !ok {

@@ -8,6 +8,9 @@ type Node struct {
 	Host string // address clients connect to
 	Port int
 	Zone string
+	// Fail is set when the config servers consider the node down; cluster
+	// commands then report it failed and its buckets unserved.
+	Fail bool
 }
 
 // Table maps every bucket to an ordered replica list (primary first). It is
