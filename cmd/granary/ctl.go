@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,7 @@ type ctlEnv struct {
 	servers string
 	json    bool
 	timeout time.Duration
+	ordered []string // the addresses, leader first (leaderFirst)
 }
 
 func ctlCmd() *cobra.Command {
@@ -66,8 +68,8 @@ made for people; --json prints the API's JSON instead, for scripts.`,
 	return cmd
 }
 
-// client returns an API client for --config-servers.
-func (e *ctlEnv) client() (*clusterapi.Client, error) {
+// addrs returns the --config-servers addresses.
+func (e *ctlEnv) addrs() ([]string, error) {
 	var addrs []string
 	for _, a := range strings.Split(e.servers, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -78,39 +80,78 @@ func (e *ctlEnv) client() (*clusterapi.Client, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("--config-servers: no address given")
 	}
-	return clusterapi.NewClient(addrs), nil
+	return addrs, nil
 }
 
-// call runs one API call with the --timeout deadline and turns its error into
-// a message for people.
+// call runs f against the config servers in turn, within --timeout, until
+// one of them gives an answer: a success or a refusal (4xx). The error is made
+// for people: a config server's own message when one answered (so that "no
+// leader" is not hidden behind the next server's "connection refused"), else
+// what went wrong reaching them.
 func (e *ctlEnv) call(cmd *cobra.Command, f func(ctx context.Context, c *clusterapi.Client) error) error {
-	c, err := e.client()
+	addrs, err := e.addrs()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), e.timeout)
 	defer cancel()
-	return e.apiError(f(ctx, c), ctx)
+	addrs = e.leaderFirst(ctx, addrs)
+	var answered *clusterapi.StatusError // a 5xx from a server that answered
+	var unreachable []string
+	for _, addr := range addrs {
+		err := f(ctx, clusterapi.NewClient([]string{addr}))
+		var se *clusterapi.StatusError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &se):
+			if se.Code < 500 {
+				return errors.New(se.Msg)
+			}
+			if answered == nil {
+				answered = se
+			}
+		case ctx.Err() != nil:
+			if answered != nil {
+				return errors.New(answered.Msg)
+			}
+			return fmt.Errorf("no answer from the config servers at %s within %s", e.servers, e.timeout)
+		default:
+			var ue *url.Error
+			if !errors.As(err, &ue) {
+				return err // not the API's: a local error, or a reply that does not decode
+			}
+			unreachable = append(unreachable, ue.Err.Error())
+		}
+	}
+	if answered != nil {
+		return errors.New(answered.Msg)
+	}
+	return fmt.Errorf("no config server answered at %s: %s", e.servers, strings.Join(unreachable, "; "))
 }
 
-// apiError makes an API error readable: the config server's own message for
-// an error reply, and which addresses were tried for a transport error.
-func (e *ctlEnv) apiError(err error, ctx context.Context) error {
-	if err == nil {
-		return nil
+// leaderFirst moves the leader's address to the front when it is one of
+// addrs: the leader answers with what it has just committed (a follower may
+// lag by a Raft heartbeat) and with the data servers' liveness, which only it
+// keeps. Best effort: on any error the order stays.
+func (e *ctlEnv) leaderFirst(ctx context.Context, addrs []string) []string {
+	if len(addrs) < 2 {
+		return addrs
 	}
-	var se *clusterapi.StatusError
-	if errors.As(err, &se) {
-		return errors.New(se.Msg)
+	if e.ordered != nil {
+		return e.ordered
 	}
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-		return fmt.Errorf("no answer from the config servers at %s within %s", e.servers, e.timeout)
+	e.ordered = addrs
+	css, err := clusterapi.NewClient(addrs).ConfigServers(ctx)
+	if err != nil {
+		return addrs
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("no config server answered at %s: %v", e.servers, ue.Err)
+	for _, cs := range css {
+		if i := slices.Index(addrs, cs.HTTP); cs.Leader && i > 0 {
+			e.ordered = append([]string{cs.HTTP}, slices.Delete(slices.Clone(addrs), i, i+1)...)
+		}
 	}
-	return err
+	return e.ordered
 }
 
 // printJSON writes v as indented JSON.
@@ -152,7 +193,10 @@ func ctlStatusCmd(e *ctlEnv) *cobra.Command {
 				return printJSON(out, st)
 			}
 			leader := fmt.Sprintf("%s (term %d)", st.Leader, st.Term)
-			if st.Leader == "" {
+			switch {
+			case st.Leader == "" && len(css) == 0:
+				leader = "none: this config server is in no group yet (add it with 'granary ctl config-server add')"
+			case st.Leader == "":
 				leader = fmt.Sprintf("none (term %d): no quorum; changes wait, data servers keep serving", st.Term)
 			}
 			tw := newTab(out)
@@ -166,8 +210,11 @@ func ctlStatusCmd(e *ctlEnv) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			if len(css) == 0 {
+				return nil
+			}
 			fmt.Fprintln(out)
-			return printConfigServers(out, css)
+			return printConfigServers(out, css, probeConfigServers(cmd.Context(), css))
 		},
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,13 +103,19 @@ func (e *ctlEnv) configServers(cmd *cobra.Command, f func(context.Context, *clus
 		}
 		return printJSON(cmd.OutOrStdout(), css)
 	}
-	return printConfigServers(cmd.OutOrStdout(), css)
+	return printConfigServers(cmd.OutOrStdout(), css, probeConfigServers(cmd.Context(), css))
 }
 
-func printConfigServers(w io.Writer, css []clusterapi.ConfigServer) error {
+// printConfigServers prints the group; health (from probeConfigServers)
+// adds whether each server's API answers.
+func printConfigServers(w io.Writer, css []clusterapi.ConfigServer, health map[string]string) error {
 	slices.SortFunc(css, func(a, b clusterapi.ConfigServer) int { return cmp.Compare(a.ID, b.ID) })
 	tw := newTab(w)
-	fmt.Fprintln(tw, "CONFIG SERVER\tROLE\tRAFT\tHTTP\tRESP")
+	fmt.Fprint(tw, "CONFIG SERVER\tROLE\tRAFT\tHTTP\tRESP")
+	if health != nil {
+		fmt.Fprint(tw, "\tAPI")
+	}
+	fmt.Fprintln(tw)
 	for _, c := range css {
 		role := "follower"
 		switch {
@@ -116,9 +124,54 @@ func printConfigServers(w io.Writer, css []clusterapi.ConfigServer) error {
 		case !c.Voter:
 			role = "non-voter"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, role, orDash(c.Raft), orDash(c.HTTP), orDash(c.RESP))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", c.ID, role, orDash(c.Raft), orDash(c.HTTP), orDash(c.RESP))
+		if health != nil {
+			fmt.Fprintf(tw, "\t%s", health[c.ID])
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// probeConfigServers asks every config server for its status, in parallel,
+// and says for each whether it answers: "ok", "no leader" or the error.
+func probeConfigServers(ctx context.Context, css []clusterapi.ConfigServer) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	out := make(map[string]string, len(css))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, cs := range css {
+		if cs.HTTP == "" {
+			out[cs.ID] = "-"
+			continue
+		}
+		wg.Go(func() {
+			h := "ok"
+			st, err := clusterapi.NewClient([]string{cs.HTTP}).Status(ctx)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				h = "no answer"
+			case err != nil:
+				var ue *url.Error
+				if errors.As(err, &ue) {
+					err = ue.Err
+				}
+				var oe *net.OpError
+				if errors.As(err, &oe) && oe.Err != nil {
+					err = oe.Err
+				}
+				h = "down: " + err.Error()
+			case st.Leader == "":
+				h = "ok, sees no leader"
+			}
+			mu.Lock()
+			out[cs.ID] = h
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // checkNewConfigServer checks that the server to add runs: that its API

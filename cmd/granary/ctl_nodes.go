@@ -170,7 +170,13 @@ it heartbeats and the table builder runs.`,
 		Short: "Forget a data server; its buckets are rebuilt on the others",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) error {
+			var before *clusterapi.Table
+			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
+				if !e.json {
+					if before, err = c.Table(ctx); err != nil {
+						return err
+					}
+				}
 				return c.RemoveNode(ctx, args[0])
 			}); err != nil {
 				return err
@@ -178,7 +184,12 @@ it heartbeats and the table builder runs.`,
 			if e.json {
 				return nil // the API answers with no body
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "node %s removed; its buckets are rebuilt on the other nodes\n", args[0])
+			tc := countTable(before, 0)
+			held := ""
+			if n := tc.copies[args[0]]; n > 0 {
+				held = fmt.Sprintf("; the %d copies it held (%d as primary) went to the other nodes", n, tc.primaries[args[0]])
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "node %s removed%s\n", args[0], held)
 			return err
 		},
 	}
@@ -229,9 +240,14 @@ go or are added). It starts from the current table and moves only what breaks
 a rule: balance, zones, the copy count.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var t *clusterapi.Table
+			var before, t *clusterapi.Table
 			var st *clusterapi.State
 			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
+				if !e.json {
+					if before, err = c.Table(ctx); err != nil {
+						return err
+					}
+				}
 				if t, err = c.Rebuild(ctx); err != nil || e.json {
 					return err
 				}
@@ -240,12 +256,52 @@ a rule: balance, zones, the copy count.`,
 			}); err != nil {
 				return err
 			}
+			out := cmd.OutOrStdout()
 			if e.json {
-				return printJSON(cmd.OutOrStdout(), t)
+				return printJSON(out, t)
 			}
-			return printTable(cmd.OutOrStdout(), t, st.Nodes, st.Settings.Copies, false)
+			if t.Epoch <= before.Epoch {
+				fmt.Fprintf(out, "table unchanged: it already keeps every rule\n")
+			} else {
+				copies, primaries, total := tableMoves(before, t)
+				fmt.Fprintf(out, "table rebuilt: epoch %d -> %d, %d of %d copies moved, %d primaries changed\n", before.Epoch, t.Epoch, copies, total, primaries)
+			}
+			return printTable(out, t, st.Nodes, st.Settings.Copies, false)
 		},
 	}
+}
+
+// tableMoves compares two tables: how many (bucket, node) copies of after
+// are new, how many buckets changed primary, and how many copies after has.
+func tableMoves(before, after *clusterapi.Table) (moved, primaries, total int) {
+	expand := func(t *clusterapi.Table) [][]string {
+		out := make([][]string, routing.Buckets)
+		for _, r := range t.Ranges {
+			ids := make([]string, 0, len(r.Replicas))
+			for _, x := range r.Replicas {
+				if x >= 0 && x < len(t.Nodes) {
+					ids = append(ids, t.Nodes[x])
+				}
+			}
+			for b := max(r.First, 0); b <= r.Last && b < routing.Buckets; b++ {
+				out[b] = ids
+			}
+		}
+		return out
+	}
+	b, a := expand(before), expand(after)
+	for i := range a {
+		total += len(a[i])
+		for _, id := range a[i] {
+			if !slices.Contains(b[i], id) {
+				moved++
+			}
+		}
+		if len(a[i]) > 0 && (len(b[i]) == 0 || a[i][0] != b[i][0]) {
+			primaries++
+		}
+	}
+	return moved, primaries, total
 }
 
 func printTable(w io.Writer, t *clusterapi.Table, nodes []clusterapi.Node, copies int, full bool) error {

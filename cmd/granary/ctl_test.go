@@ -205,7 +205,7 @@ func TestCtl(t *testing.T) {
 
 	t.Run("rebuild", func(t *testing.T) {
 		out := mustCtl(t, api, "rebuild")
-		wantContains(t, "rebuild", out, "0 unassigned", "PRIMARIES")
+		wantContains(t, "rebuild", out, "table unchanged", "0 unassigned", "PRIMARIES")
 		var tab clusterapi.Table
 		ctlJSON(t, api, &tab, "rebuild")
 		if tab.Epoch == 0 || len(tab.Ranges) == 0 {
@@ -304,6 +304,37 @@ func TestCtl(t *testing.T) {
 		}
 	})
 
+	t.Run("config server add checks", func(t *testing.T) {
+		// A voter that does not run would leave a group of one without a
+		// leader: ctl refuses to add it unless forced.
+		_, err := ctl(t, api, "config-server", "add", "cs9", "--raft", freeAddr(t), "--http", freeAddr(t))
+		if err == nil || !strings.Contains(err.Error(), "does not answer") {
+			t.Errorf("adding a config server that does not run: %v", err)
+		}
+		if _, err := ctl(t, api, "config-server", "add", "cs9", "--raft", freeAddr(t)); err == nil {
+			t.Error("add without --http: no error")
+		}
+		// The server at api is cs1, not cs9.
+		_, err = ctl(t, api, "config-server", "add", "cs9", "--raft", freeAddr(t), "--http", api)
+		if err == nil || !strings.Contains(err.Error(), "is cs1, not cs9") {
+			t.Errorf("adding with another server's address: %v", err)
+		}
+		var css []clusterapi.ConfigServer
+		ctlJSON(t, api, &css, "config-server", "list")
+		if len(css) != 1 {
+			t.Errorf("after refused adds: %+v", css)
+		}
+	})
+
+	t.Run("fallback", func(t *testing.T) {
+		// A dead address first: ctl goes on to the next one.
+		var st clusterapi.Status
+		ctlJSON(t, freeAddr(t)+","+api, &st, "status")
+		if st.ID != "cs1" {
+			t.Errorf("status through a dead address first: %+v", st)
+		}
+	})
+
 	t.Run("unreachable", func(t *testing.T) {
 		_, err := ctl(t, freeAddr(t), "status")
 		if err == nil || !strings.Contains(err.Error(), "no config server answered") {
@@ -341,6 +372,27 @@ func TestParsePeers(t *testing.T) {
 	for _, bad := range []string{"cs1", "cs1=", "=a:1", "cs1=a:1,cs1=b:1"} {
 		if _, err := parsePeers(bad); err == nil {
 			t.Errorf("parsePeers(%q): no error", bad)
+		}
+	}
+}
+
+func TestConfigFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"config"}, "--id is required"},
+		{[]string{"config", "--id", "cs1", "--join", "--peers", "cs1=127.0.0.1:1"}, "exclude each other"},
+		{[]string{"config", "--id", "cs1", "--peers", "cs2=127.0.0.1:1,cs3=127.0.0.1:2"}, "must list this server"},
+		{[]string{"config", "--id", "cs1", "--peers", "cs1"}, "not id=raft-address"},
+	} {
+		root := rootCmd()
+		root.SetOut(io.Discard)
+		root.SetErr(io.Discard)
+		root.SetArgs(c.args)
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("granary %s: %v, want %q", strings.Join(c.args, " "), err, c.want)
 		}
 	}
 }

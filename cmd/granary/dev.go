@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,7 +103,8 @@ func devAddr(port, i int) string {
 }
 
 // runDev starts a dev cluster, calls ready (if not nil) once every bucket has a
-// primary, and runs until ctx ends; then it stops everything.
+// primary and every data server holds the table, and runs until ctx ends;
+// then it stops everything, data servers first.
 func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -133,7 +136,9 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 		}
 	}()
 
-	c.Config, err = configserver.Start(ctx, configserver.Options{
+	// The config server outlives ctx: close stops it after the data
+	// servers, so that they do not spend their last moments looking for it.
+	c.Config, err = configserver.Start(context.WithoutCancel(ctx), configserver.Options{
 		ID:       "cs1",
 		Dir:      filepath.Join(c.Dir, "config-cs1"),
 		Raft:     devAddr(o.RaftPort, 0),
@@ -143,15 +148,18 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 		AutoAdd:  true,
 		Copies:   devCopies,
 		MinNodes: o.Nodes,
-		Logger:   o.Logger.With("server", "config"),
+		Logger:   slog.New(quietRaft{o.Logger.Handler()}).With("server", "config"),
 	})
 	if err != nil {
-		return fmt.Errorf("config server: %w", err)
+		return devPortHint(fmt.Errorf("starting the config server: %w", err))
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = c.Config.WaitLeader(wctx)
 	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
 		return fmt.Errorf("config server: no leader: %w", err)
 	}
 	api := c.Config.HTTPAddr()
@@ -166,12 +174,12 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 			Logger:        o.Logger.With("server", fmt.Sprintf("data-%d", i+1)),
 		})
 		if err != nil {
-			return fmt.Errorf("data server %d: %w", i+1, err)
+			return devPortHint(fmt.Errorf("starting data server %d: %w", i+1, err))
 		}
 		c.Data = append(c.Data, ds)
 	}
 
-	if err := devWaitTable(ctx, clusterapi.NewClient([]string{api}), o.Logger); err != nil {
+	if err := devWaitTable(ctx, clusterapi.NewClient([]string{api}), c.Data, o.Logger); err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
 		}
@@ -186,13 +194,31 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 	return nil
 }
 
-// devWaitTable polls the config server until every bucket has a primary.
-func devWaitTable(ctx context.Context, api *clusterapi.Client, log *slog.Logger) error {
+// devPortHint adds what to do to an address-in-use error.
+func devPortHint(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w\n(is another 'granary dev' running? --port, --http-port, --raft-port, --data-port and --data-http-port move this one)", err)
+	}
+	return err
+}
+
+// devWaitTable polls the config server until every bucket has a primary and
+// every data server holds that table (it learns it from a heartbeat reply;
+// until then it would answer CLUSTERDOWN).
+func devWaitTable(ctx context.Context, api *clusterapi.Client, data []*dataserver.DataServer, log *slog.Logger) error {
 	start := time.Now()
 	warned := false
+	held := func(epoch uint64) bool {
+		for _, ds := range data {
+			if t := ds.Node().Table(); t == nil || t.Epoch < epoch {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		st, err := api.Status(ctx)
-		if err == nil && st.Buckets > 0 && st.Unassigned == 0 && st.Epoch > 0 {
+		if err == nil && st.Buckets > 0 && st.Unassigned == 0 && st.Epoch > 0 && held(st.Epoch) {
 			return nil
 		}
 		if time.Since(start) > 10*time.Second && !warned {
@@ -247,3 +273,18 @@ func (c *devCluster) close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// quietRaft drops Raft's warnings: a dev cluster's one config server elects
+// itself at every start, which Raft reports as a missed heartbeat. Raft's
+// errors still show.
+type quietRaft struct{ slog.Handler }
+
+func (q quietRaft) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError && strings.HasPrefix(r.Message, "raft: ") {
+		return nil
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietRaft) WithAttrs(as []slog.Attr) slog.Handler { return quietRaft{q.Handler.WithAttrs(as)} }
+func (q quietRaft) WithGroup(name string) slog.Handler    { return quietRaft{q.Handler.WithGroup(name)} }

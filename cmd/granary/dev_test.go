@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,14 +95,14 @@ func TestDevSmoke(t *testing.T) {
 	if len(c.Data) != 3 {
 		t.Fatalf("%d data servers", len(c.Data))
 	}
-	shards := 0
+	var shards atomic.Int32 // ForEachMaster calls in parallel
 	if err := rdb.ForEachMaster(tctx, func(ctx context.Context, m *redis.Client) error {
-		shards++
+		shards.Add(1)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if shards != 3 {
+	if shards := shards.Load(); shards != 3 {
 		t.Errorf("client sees %d primaries, want 3", shards)
 	}
 
