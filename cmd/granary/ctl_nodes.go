@@ -235,9 +235,14 @@ func ctlRebuildCmd(e *ctlEnv) *cobra.Command {
 	return &cobra.Command{
 		Use:   "rebuild",
 		Short: "Run the table builder now and show the resulting table",
-		Long: `Run the table builder now (it also runs by itself when data servers come,
-go or are added). It starts from the current table and moves only what breaks
-a rule: balance, zones, the copy count.`,
+		Long: `Run the table builder now. It starts from the current table and moves only
+what breaks a rule: balance, zones, the copy count. Besides this command, the
+builder runs by itself only for a new cluster's first table and when a node is
+removed; a node added later gets buckets on the next rebuild.
+
+Until replication and migration exist, a bucket whose copies move does not take
+its data along: rebuild a cluster before it holds data, or accept that the
+moved buckets start empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var before, t *clusterapi.Table

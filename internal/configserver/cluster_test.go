@@ -225,7 +225,10 @@ func indexOf(servers []*Server, s *Server) int {
 // TestAddRemoveConfigServer: a server started without peers waits; the
 // leader adds it as a voter, it records its addresses, and it is removed.
 func TestAddRemoveConfigServer(t *testing.T) {
-	s1 := startSingle(t, func(o *Options) { o.ElectionTimeout = 500 * time.Millisecond })
+	s1 := startSingle(t, func(o *Options) {
+		o.ElectionTimeout = 500 * time.Millisecond
+		o.JoinTimeout = 2 * time.Second
+	})
 	ctx := ctxT(t)
 	s2, err := Start(ctx, Options{ID: "cs2", Dir: t.TempDir(), Raft: "127.0.0.1:0", HTTP: "127.0.0.1:0",
 		ElectionTimeout: 500 * time.Millisecond, Logger: testLogger(t)})
@@ -241,6 +244,14 @@ func TestAddRemoveConfigServer(t *testing.T) {
 	var se *clusterapi.StatusError
 	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).AddConfigServer(ctx, clusterapi.ConfigServer{ID: "cs2", Raft: "nonsense"}); !errors.As(err, &se) || se.Code != 400 {
 		t.Fatalf("add with a bad address: %v", err)
+	}
+	// A server that is not running is refused, and the group keeps its
+	// quorum: adding it as a voter would leave a group of one needing two.
+	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).AddConfigServer(ctx, clusterapi.ConfigServer{ID: "ghost", Raft: "127.0.0.1:1"}); !errors.As(err, &se) || se.Code != 409 {
+		t.Fatalf("adding a config server that is not running: %v", err)
+	}
+	if _, err := clusterapi.NewClient([]string{s1.HTTPAddr()}).CreateNamespace(ctx, clusterapi.Namespace{ID: 9, Name: "after-ghost"}); err != nil {
+		t.Fatalf("the group cannot commit after a refused addition: %v", err)
 	}
 	css, err := cl.AddConfigServer(ctx, clusterapi.ConfigServer{ID: "cs2", Raft: s2.RaftAddr()})
 	if err != nil {

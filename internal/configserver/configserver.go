@@ -88,6 +88,9 @@ type Options struct {
 	// the leader lease is half of it). A lost leader is replaced after
 	// between one and two of it, plus an election round.
 	ElectionTimeout time.Duration
+	// JoinTimeout bounds how long a config server being added may take to
+	// show it runs before the addition is undone (default 15s).
+	JoinTimeout time.Duration
 
 	Logger *slog.Logger // nil = slog.Default()
 }
@@ -186,6 +189,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if opts.ElectionTimeout <= 0 {
 		opts.ElectionTimeout = time.Second
 	}
+	if opts.JoinTimeout <= 0 {
+		opts.JoinTimeout = 15 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -194,7 +200,10 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 
-	s = &Server{opts: opts, raw: raw, log: log, live: map[string]*liveness{}, kick: make(chan struct{}, 1)}
+	// srv, not the named result s: "return nil, err" clears s before the
+	// deferred clean-up below runs, and the closers need the server.
+	srv := &Server{opts: opts, raw: raw, log: log, live: map[string]*liveness{}, kick: make(chan struct{}, 1)}
+	s = srv
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -213,25 +222,25 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if s.trans, err = raft.NewTCPTransportWithLogger(opts.Raft, advertise, 3, 10*time.Second, hlog); err != nil {
 		return nil, fmt.Errorf("configserver: raft transport: %w", err)
 	}
-	closers = append(closers, func() { s.trans.Close() })
+	closers = append(closers, func() { srv.trans.Close() })
 	s.raftAddr = string(s.trans.LocalAddr())
 
 	if s.httpLn, err = net.Listen("tcp", opts.HTTP); err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { s.httpLn.Close() })
+	closers = append(closers, func() { srv.httpLn.Close() })
 	s.httpAddr = s.advertised(s.httpLn.Addr())
 	if opts.RESP != "" {
 		if s.respLn, err = net.Listen("tcp", opts.RESP); err != nil {
 			return nil, err
 		}
-		closers = append(closers, func() { s.respLn.Close() })
+		closers = append(closers, func() { srv.respLn.Close() })
 		s.respAddr = s.advertised(s.respLn.Addr())
 	}
 
 	// The RESP front: a data-server node that no table lists.
 	s.reg = namespace.NewRegistry(func(uint16) engine.Engine { return mem.New(mem.Options{}) })
-	closers = append(closers, s.reg.Close)
+	closers = append(closers, srv.reg.Close)
 	sum := sha1.Sum([]byte("granary-config-server:" + opts.ID))
 	respPort := 0
 	if s.respLn != nil {
@@ -256,7 +265,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if s.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(opts.Dir, "raft.db"), BoltOptions: boltOpts}); err != nil {
 		return nil, fmt.Errorf("configserver: raft store: %w", err)
 	}
-	closers = append(closers, func() { s.store.Close() })
+	closers = append(closers, func() { srv.store.Close() })
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(opts.Dir, 2, hlog)
 	if err != nil {
 		return nil, fmt.Errorf("configserver: snapshot store: %w", err)
@@ -282,7 +291,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	if s.raft, err = raft.NewRaft(cfg, s.fsm, logs, s.store, snaps, s.trans); err != nil {
 		return nil, fmt.Errorf("configserver: raft: %w", err)
 	}
-	closers = append(closers, func() { s.raft.Shutdown().Error() })
+	closers = append(closers, func() { srv.raft.Shutdown().Error() })
 	switch {
 	case existing:
 		log.Info("config server: raft state found", "dir", opts.Dir, "last_index", s.raft.LastIndex())

@@ -646,8 +646,8 @@ func (s *Server) handleCSAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	case !recordOnly && (member == nil || member.Suffrage != raft.Voter):
 		start := time.Now()
-		if err := s.raft.AddVoter(raft.ServerID(cs.ID), raft.ServerAddress(cs.Raft), 0, applyTimeout).Error(); err != nil {
-			writeError(w, errf(http.StatusServiceUnavailable, "adding voter %s: %v", cs.ID, err))
+		if err := s.addVoterSafely(cs); err != nil {
+			writeError(w, err)
 			return
 		}
 		s.log.Info("config server added", "id", cs.ID, "raft", cs.Raft, "took", time.Since(start))
@@ -710,3 +710,37 @@ func (s *Server) handleCSRemove(w http.ResponseWriter, r *http.Request) {
 
 // marshalEntry encodes a log entry.
 func marshalEntry(e *entry) ([]byte, error) { return json.Marshal(e) }
+
+// addVoterSafely adds cs as a non-voter first and promotes it only once it
+// has shown it is running and following (it records its own addresses through
+// the leader). Adding a voter that never starts would otherwise cost the group
+// its quorum: a group of one would be left needing two votes forever.
+// Called with s.wmu held; releases it while waiting, since the new server's
+// own record request needs it.
+func (s *Server) addVoterSafely(cs clusterapi.ConfigServer) error {
+	id, addr := raft.ServerID(cs.ID), raft.ServerAddress(cs.Raft)
+	if err := s.raft.AddNonvoter(id, addr, 0, applyTimeout).Error(); err != nil {
+		return errf(http.StatusServiceUnavailable, "adding config server %s: %v", cs.ID, err)
+	}
+	s.wmu.Unlock()
+	deadline := time.Now().Add(s.opts.JoinTimeout)
+	running := false
+	for time.Now().Before(deadline) {
+		if rec, ok := s.fsm.server(cs.ID); ok && rec.HTTP != "" {
+			running = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.wmu.Lock()
+	if !running {
+		if err := s.raft.RemoveServer(id, 0, applyTimeout).Error(); err != nil {
+			s.log.Error("removing a config server that never started", "id", cs.ID, "err", err)
+		}
+		return errf(http.StatusConflict, "config server %s did not start following within %v (start it with --join first); not added", cs.ID, s.opts.JoinTimeout)
+	}
+	if err := s.raft.AddVoter(id, addr, 0, applyTimeout).Error(); err != nil {
+		return errf(http.StatusServiceUnavailable, "promoting config server %s to voter: %v", cs.ID, err)
+	}
+	return nil
+}
