@@ -97,6 +97,9 @@ func (s *Spec) keyRange(n int) (first, last, step int) {
 type view struct {
 	t    *routing.Table
 	self int
+	// own[b] is set when this node is bucket b's primary: 16 KB that stay in
+	// cache, where t.Replicas (16384 slice headers) costs a miss per command.
+	own [routing.Buckets]bool
 }
 
 // atomicTable holds the view the node serves with.
@@ -121,7 +124,13 @@ func (n *Node) SetTable(t *routing.Table) {
 			break
 		}
 	}
-	n.table.p.Store(&view{t: t, self: self})
+	v := &view{t: t, self: self}
+	if self >= 0 {
+		for b := range v.own {
+			v.own[b] = t.Primary(uint16(b)) == self
+		}
+	}
+	n.table.p.Store(v)
 }
 
 // Dispatch runs one command: lookup, arity, authentication, bucket ownership,
@@ -159,7 +168,12 @@ func Dispatch(c *Ctx) *Spec {
 		return sp
 	}
 	c.Spec = sp
-	c.Now = time.Now().UnixMilli()
+	if c.Now == 0 {
+		// One clock read per batch: the connection loop clears Now when it
+		// starts a batch of pipelined commands, as Redis caches its clock
+		// per event-loop pass.
+		c.Now = time.Now().UnixMilli()
+	}
 	s.lastSpec.Store(sp)
 	s.lastAt.Store(c.Now)
 	asking := s.Asking
@@ -190,22 +204,22 @@ func Dispatch(c *Ctx) *Spec {
 func (c *Ctx) route(sp *Spec, first, last, step int, asking bool) bool {
 	b := routing.Bucket(c.Args[first])
 	c.Bucket = b
-	t, self := c.N.View()
+	v := c.N.table.p.Load()
 	for i := first + step; i <= last; i += step {
 		if kb := routing.Bucket(c.Args[i]); kb != b {
 			if !c.N.Config.Standalone || sp.Flags&FlagSameSlot != 0 {
 				c.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
 				return false
 			}
-			if p := t.Primary(kb); p < 0 || p != self {
-				return c.moved(t, kb)
+			if !v.own[kb] {
+				return c.moved(v.t, kb)
 			}
 		}
 	}
-	// p < 0: no primary, and a node the table does not list (self -1, e.g.
-	// a config server) must not take an unassigned bucket for its own.
-	if p := t.Primary(b); p < 0 || p != self {
-		return c.moved(t, b)
+	// own is false for buckets without a primary and on a node the table
+	// does not list (e.g. a config server): MOVED or CLUSTERDOWN then.
+	if !v.own[b] {
+		return c.moved(v.t, b)
 	}
 	return true
 }

@@ -63,6 +63,7 @@ func (c *conn) serve() {
 	node := c.srv.node
 	ctx := command.Ctx{W: w, S: c.sess, N: node, NS: node.Namespaces.Get(c.sess.NSID)}
 	defer func() { ctx.NS.Stats.Add(&c.sess.Counts) }()
+	batchStart := true
 	for {
 		args, err := r.ReadCommand()
 		if err != nil {
@@ -76,6 +77,10 @@ func (c *conn) serve() {
 			return
 		}
 		ctx.Args = args
+		if batchStart {
+			ctx.Now = 0 // Dispatch reads the clock once for the batch
+			batchStart = false
+		}
 		command.Dispatch(&ctx)
 		if c.sess.LimitsChanged {
 			c.sess.LimitsChanged = false
@@ -83,6 +88,7 @@ func (c *conn) serve() {
 		}
 		w.Proto = c.sess.Proto
 		if r.Buffered() == 0 || c.sess.Close {
+			batchStart = true
 			ctx.NS.Stats.Add(&c.sess.Counts)
 			if w.Flush() != nil || c.sess.Close {
 				return
