@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"granary/test/clientreply"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -32,56 +33,12 @@ import (
 // gdo runs a command through a client's generic API; key says args[1] is a key.
 type gdo func(ctx context.Context, key bool, args ...string) (any, error)
 
-// render turns a client's result into a canonical string: strings quoted,
-// integers ":n", nil "nil", errors "-msg", arrays "[...]", maps "{k: v}" sorted.
-func render(v any, err error) string {
-	if err != nil {
-		if errors.Is(err, redis.Nil) || rueidis.IsRedisNil(err) {
-			return "nil"
-		}
-		return "-" + err.Error()
-	}
-	switch x := v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return strconv.Quote(x)
-	case int64:
-		return ":" + strconv.FormatInt(x, 10)
-	case float64:
-		return "," + strconv.FormatFloat(x, 'g', -1, 64)
-	case bool:
-		return fmt.Sprintf("#%v", x)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = render(e, nil)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case map[any]any:
-		parts := make([]string, 0, len(x))
-		for k, e := range x {
-			parts = append(parts, render(k, nil)+": "+render(e, nil))
-		}
-		sort.Strings(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	case map[string]any:
-		parts := make([]string, 0, len(x))
-		for k, e := range x {
-			parts = append(parts, strconv.Quote(k)+": "+render(e, nil))
-		}
-		sort.Strings(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	}
-	return fmt.Sprintf("?%T(%v)", v, v)
-}
-
 // check is an expectation on a result: "" when it holds, else what was wanted.
 type check func(v any, err error) string
 
 func is(want string) check {
 	return func(v any, err error) string {
-		if render(v, err) != want {
+		if clientreply.Render(v, err) != want {
 			return "want " + want
 		}
 		return ""
@@ -285,7 +242,7 @@ func runCommands(t *testing.T, do gdo, p, tg string) {
 		}
 		v, err := do(ctx, st.key, st.args...)
 		if msg := st.want(v, err); msg != "" {
-			t.Errorf("%s: got %s, %s", strings.Join(st.args, " "), render(v, err), msg)
+			t.Errorf("%s: got %s, %s", strings.Join(st.args, " "), clientreply.Render(v, err), msg)
 		}
 	}
 }
@@ -298,8 +255,8 @@ func scanKeys(t *testing.T, do gdo, p string, n int) map[string]bool {
 	want := map[string]bool{}
 	for i := 0; i < n; i++ {
 		k := p + "scan:" + strconv.Itoa(i)
-		if v, err := do(ctx, true, "SET", k, "v"); render(v, err) != `"OK"` {
-			t.Fatalf("SET %s: %s", k, render(v, err))
+		if v, err := do(ctx, true, "SET", k, "v"); clientreply.Render(v, err) != `"OK"` {
+			t.Fatalf("SET %s: %s", k, clientreply.Render(v, err))
 		}
 		want[k] = true
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"granary/test/clientreply"
 	"regexp"
 	"sort"
 	"strconv"
@@ -31,62 +32,13 @@ import (
 // genericDo runs a command through a client's generic API.
 type genericDo func(ctx context.Context, key bool, args ...string) (any, error)
 
-// render turns a client's result into a canonical string: strings quoted,
-// integers ":n", nil "nil", errors "-msg", arrays "[...]", maps "{k: v}" sorted.
-func render(v any, err error) string {
-	if err != nil {
-		if errors.Is(err, redis.Nil) || rueidis.IsRedisNil(err) {
-			return "nil"
-		}
-		return "-" + err.Error()
-	}
-	switch x := v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return strconv.Quote(x)
-	case int64:
-		return ":" + strconv.FormatInt(x, 10)
-	case float64:
-		return "," + strconv.FormatFloat(x, 'g', -1, 64)
-	case bool:
-		if x {
-			return "#t"
-		}
-		return "#f"
-	case error:
-		return render(nil, x)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = render(e, nil)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case map[any]any:
-		parts := make([]string, 0, len(x))
-		for k, e := range x {
-			parts = append(parts, render(k, nil)+": "+render(e, nil))
-		}
-		sort.Strings(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	case map[string]any:
-		parts := make([]string, 0, len(x))
-		for k, e := range x {
-			parts = append(parts, strconv.Quote(k)+": "+render(e, nil))
-		}
-		sort.Strings(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	}
-	return fmt.Sprintf("?%T(%v)", v, v)
-}
-
 // cexpect checks a client result; "" means right.
 type cexpect func(v any, err error) string
 
 // cis expects the canonical rendering want.
 func cis(want string) cexpect {
 	return func(v any, err error) string {
-		if got := render(v, err); got != want {
+		if got := clientreply.Render(v, err); got != want {
 			return "want " + want
 		}
 		return ""
@@ -400,7 +352,7 @@ func clientScenario(p string) []cstep {
 		nk(cmatch(`id=[0-9]+`), "CLIENT", "LIST"),
 		nk(cmatch(`(?m)^redis_version:`), "INFO", "server"),
 		nk(cintIn(50, 10000), "COMMAND", "COUNT"),
-		nk(cfunc("maxmemory in CONFIG GET", func(v any) bool { return strings.Contains(render(v, nil), `"maxmemory"`) }), "CONFIG", "GET", "maxmemory"),
+		nk(cfunc("maxmemory in CONFIG GET", func(v any) bool { return strings.Contains(clientreply.Render(v, nil), `"maxmemory"`) }), "CONFIG", "GET", "maxmemory"),
 		nk(cOK, "READONLY"),
 		nk(cOK, "READWRITE"),
 		nk(cint(12182), "CLUSTER", "KEYSLOT", "foo"),
@@ -413,12 +365,12 @@ func clientScenario(p string) []cstep {
 				return false
 			}
 			r, ok := arr[0].([]any)
-			return ok && len(r) >= 3 && render(r[0], nil) == ":0" && render(r[1], nil) == ":16383"
+			return ok && len(r) >= 3 && clientreply.Render(r[0], nil) == ":0" && clientreply.Render(r[1], nil) == ":16383"
 		}), "CLUSTER", "SLOTS"),
 		nk(cfunc("one shard", func(v any) bool { arr, ok := v.([]any); return ok && len(arr) == 1 }), "CLUSTER", "SHARDS"),
 		nk(cmatch(`myself,master .*0-16383`), "CLUSTER", "NODES"),
 		nk(cintIn(5, 1000), "CLUSTER", "COUNTKEYSINSLOT", slot),
-		nk(cfunc("keys of the slot", func(v any) bool { return strings.Contains(render(v, nil), strconv.Quote(p+"h")) }),
+		nk(cfunc("keys of the slot", func(v any) bool { return strings.Contains(clientreply.Render(v, nil), strconv.Quote(p+"h")) }),
 			"CLUSTER", "GETKEYSINSLOT", slot, "1000"),
 	}
 }
@@ -430,7 +382,7 @@ func runScenario(t *testing.T, do genericDo, p string) {
 	for _, st := range clientScenario(p) {
 		v, err := do(ctx, st.key, st.args...)
 		if msg := st.want(v, err); msg != "" {
-			t.Errorf("%s: got %s, %s", fmtArgs(st.args), render(v, err), msg)
+			t.Errorf("%s: got %s, %s", fmtArgs(st.args), clientreply.Render(v, err), msg)
 		}
 	}
 	// A whole SCAN MATCH p* COUNT 3 and HSCAN, through the generic API.
@@ -448,7 +400,7 @@ func runScenario(t *testing.T, do genericDo, p string) {
 			v, err := do(ctx, key, a...)
 			arr, ok := v.([]any)
 			if err != nil || !ok || len(arr) != 2 {
-				t.Errorf("%s: got %s", fmtArgs(a), render(v, err))
+				t.Errorf("%s: got %s", fmtArgs(a), clientreply.Render(v, err))
 				return nil
 			}
 			cursor, _ = arr[0].(string)
