@@ -23,11 +23,9 @@ package cluster
 
 import (
 	"fmt"
+	"granary/test/testbin"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
 // granaryBin is the binary built by TestMain.
@@ -44,19 +42,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	granaryBin = filepath.Join(dir, "granary")
-	goTool := "go"
-	if p, err := exec.LookPath("go"); err == nil {
-		goTool = p
-	}
-	start := time.Now()
-	cmd := exec.Command(goTool, "build", "-o", granaryBin, "../../cmd/granary")
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "cluster: building granary failed:", err)
+	if granaryBin, err = testbin.Build("cluster", dir); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "cluster: built %s in %v\n", granaryBin, time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }

@@ -28,11 +28,9 @@ package e2e
 
 import (
 	"fmt"
+	"granary/test/testbin"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
 )
 
 // granaryBin is the binary built by TestMain.
@@ -53,20 +51,10 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	if !targetIsRedis {
-		granaryBin = filepath.Join(dir, "granary")
-		goTool := "go"
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		start := time.Now()
-		cmd := exec.Command(goTool, "build", "-o", granaryBin, "../../cmd/granary")
-		cmd.Stdout = os.Stderr
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: building granary failed:", err)
+		if granaryBin, err = testbin.Build("e2e", dir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "e2e: built %s in %v\n", granaryBin, time.Since(start).Round(time.Millisecond))
 	}
 	return m.Run()
 }
