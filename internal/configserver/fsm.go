@@ -159,9 +159,10 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		}
 		f.nodes[n.ID] = n
 		inTable := slices.Contains(f.table.Nodes, n.ID)
-		if inTable && moved {
-			// The table's meaning changed (where to reach a replica): a new
-			// epoch makes every data server fetch it with the new address.
+		if inTable && (moved || wasDown) {
+			// The routing view changed (where to reach a replica, or that it
+			// is back): a new epoch makes every data server fetch the table
+			// with the nodes' new addresses and states.
 			f.table.Epoch++
 		}
 		// A node back up changes the routing view too: CLUSTER NODES and
@@ -175,7 +176,11 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		}
 		n.State = clusterapi.NodeDown
 		f.nodes[e.ID] = n
-		return slices.Contains(f.table.Nodes, e.ID), nil
+		inTable := slices.Contains(f.table.Nodes, e.ID)
+		if inTable {
+			f.table.Epoch++ // data servers learn the node failed with the next table
+		}
+		return inTable, nil
 
 	case opNodeRemove:
 		if _, ok := f.nodes[e.ID]; !ok {

@@ -82,11 +82,15 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatalf("published view after the table: epoch %d nodes %+v", published.Epoch, published.Nodes)
 	}
 	refused(entry{Type: opTable, Table: &tb, PrevEpoch: 1}, http.StatusBadRequest) // epoch not above
+	// A node in the table going down: a new epoch, a view marking it failed.
 	must(entry{Type: opNodeDown, ID: nodeID(2)})
+	if published.Epoch != 2 || !published.Nodes[2].Fail {
+		t.Fatalf("published view after a node went down: epoch %d nodes %+v", published.Epoch, published.Nodes)
+	}
 	// A node in the table at a new address: a new epoch, a new view.
 	moved := clusterapi.Node{ID: nodeID(1), Addr: "10.0.0.2:7002", Internal: "10.0.0.2:9002"}
 	must(entry{Type: opNodeUp, Node: &moved})
-	if published.Epoch != 2 || published.Nodes[1].Host != "10.0.0.2" {
+	if published.Epoch != 3 || published.Nodes[1].Host != "10.0.0.2" {
 		t.Fatalf("published view after a move: epoch %d nodes %+v", published.Epoch, published.Nodes)
 	}
 	refused(entry{Type: opNodeRemove, ID: nodeID(0)}, http.StatusConflict) // in the table: needs a new table
@@ -107,7 +111,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if len(st.ConfigServers) != 1 || st.ConfigServers[0].Leader {
 		t.Fatalf("config servers %+v (flags are not replicated)", st.ConfigServers)
 	}
-	if st.Nodes[2].State != clusterapi.NodeDown || st.Table.Epoch != 2 {
+	if st.Nodes[2].State != clusterapi.NodeDown || st.Table.Epoch != 3 {
 		t.Fatalf("nodes %+v epoch %d", st.Nodes, st.Table.Epoch)
 	}
 

@@ -179,6 +179,12 @@ func TestClusterWithConfigServer(t *testing.T) {
 		st, err := api.Status(ctx)
 		return err == nil && st.Nodes[string(clusterapi.NodeDown)] == 1
 	})
+	// The other data server learns it with the next table: its CLUSTER NODES
+	// reports the node failed, as the config server's does.
+	waitFor(t, 10*time.Second, "ds1 reporting ds2 failed", func() bool {
+		nodes, err := plain(t, ds1.Addr()).ClusterNodes(ctx).Result()
+		return err == nil && strings.Contains(nodes, id2) && strings.Contains(nodes, ",fail") && strings.Contains(nodes, "disconnected")
+	})
 	ds2 = start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: dirs[1], Listen: addr2})
 	if ds2.Node().ID != id2 {
 		t.Fatalf("restarted data server has id %s, want %s", ds2.Node().ID, id2)
