@@ -2,14 +2,11 @@ package command_test
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-
-	"granary/internal/command"
 )
 
 // TairString scripts (strStep format, see strings_test.go). TairString is not
@@ -299,39 +296,5 @@ func TestExCasConcurrent(t *testing.T) {
 	r, err := c.Do(ctx, "EXGET", "ctr").Slice()
 	if err != nil || r[0] != fmt.Sprint(workers*per) || r[1] != int64(workers*per+1) {
 		t.Fatalf("EXGET = %v %v, want [%d %d]", r, err, workers*per, workers*per+1)
-	}
-}
-
-// TestExStringHotPathAllocs checks that EXGET does not allocate and that
-// EXSET and EXINCRBY add no allocation to the engine's own.
-func TestExStringHotPathAllocs(t *testing.T) {
-	if testing.Short() || hashRaceEnabled() {
-		t.Skip("short, or the race detector (sync.Pool drops items at random under it)")
-	}
-	c := strNode(t, io.Discard)
-	c.Args = hashArgv("EXSET", "k", "100")
-	command.Dispatch(c)
-	for _, tc := range []struct {
-		name string
-		args [][]byte
-	}{
-		{"exget", hashArgv("EXGET", "k")},
-		{"exget miss", hashArgv("EXGET", "nokey")},
-		{"exset", hashArgv("EXSET", "k", "100", "EX", "100")},
-		{"exset ver", hashArgv("EXSET", "k", "100", "VER", "0")},
-		{"exincrby", hashArgv("EXINCRBY", "k", "1", "MAX", "1000000000")},
-		{"exsetver", hashArgv("EXSETVER", "k", "5")},
-	} {
-		run := func() {
-			c.Args = tc.args
-			command.Dispatch(c)
-			c.W.Flush()
-		}
-		for i := 0; i < 3; i++ {
-			run()
-		}
-		if n := testing.AllocsPerRun(500, run); n != 0 {
-			t.Errorf("%s: %v allocations per call, want 0", tc.name, n)
-		}
 	}
 }

@@ -3,9 +3,7 @@ package command_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -474,65 +472,12 @@ func TestHashConcurrent(t *testing.T) {
 	}
 }
 
-// hashRaceEnabled reports whether the test binary runs with the race
-// detector.
-func hashRaceEnabled() bool {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "-race" && s.Value == "true" {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func hashArgv(s ...string) [][]byte {
 	out := make([][]byte, len(s))
 	for i, a := range s {
 		out[i] = []byte(a)
 	}
 	return out
-}
-
-// TestHashHotPathAllocs checks that HGET, HSET of an existing field, HINCRBY
-// and the other small reads add no allocation of their own once buffers are
-// warm: at most what one engine Update of an existing key costs.
-func TestHashHotPathAllocs(t *testing.T) {
-	if testing.Short() || hashRaceEnabled() {
-		t.Skip("short, or the race detector (sync.Pool drops items at random under it)")
-	}
-	c := strNode(t, io.Discard)
-	setup := []string{"HSET", "h"}
-	for i := 0; i < 200; i++ {
-		setup = append(setup, fmt.Sprintf("field:%03d", i), strings.Repeat("v", 50))
-	}
-	c.Args = hashArgv(setup...)
-	command.Dispatch(c)
-	for _, tc := range []struct {
-		name string
-		args [][]byte
-	}{
-		{"hget", hashArgv("HGET", "h", "field:150")},
-		{"hget miss", hashArgv("HGET", "h", "nofield")},
-		{"hset", hashArgv("HSET", "h", "field:010", "x")},
-		{"hincrby", hashArgv("HINCRBY", "h", "n", "1")},
-		{"hexists", hashArgv("HEXISTS", "h", "field:001")},
-		{"hmget", hashArgv("HMGET", "h", "field:001", "field:002")},
-		{"hrangebylex", hashArgv("HRANGEBYLEX", "h", "[field:010", "(field:020")},
-	} {
-		run := func() {
-			c.Args = tc.args
-			command.Dispatch(c)
-			c.W.Flush()
-		}
-		for i := 0; i < 3; i++ {
-			run()
-		}
-		if n := testing.AllocsPerRun(500, run); n != 0 {
-			t.Errorf("%s: %v allocations per call, want 0", tc.name, n)
-		}
-	}
 }
 
 func BenchmarkHGet(b *testing.B) {

@@ -562,12 +562,9 @@ func TestCounters(t *testing.T) {
 	})
 }
 
-// TestStringsVersions checks Tair versions through EXGET when the exstring
-// family is present: 1 on creation, +1 on every change.
+// TestStringsVersions checks Tair versions through EXGET: 1 on creation, +1
+// on every change.
 func TestStringsVersions(t *testing.T) {
-	if command.Lookup([]byte("exget")) == nil {
-		t.Skip("no EXGET")
-	}
 	c := dial(t, newTestServer(t))
 	steps := []struct {
 		cmd string
@@ -614,32 +611,6 @@ func strArgv(s ...string) [][]byte {
 		out[i] = []byte(a)
 	}
 	return out
-}
-
-// TestStringsHotPathAllocs checks that GET and plain SET do not allocate.
-func TestStringsHotPathAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
-	c := strNode(t, io.Discard)
-	set := strArgv("SET", "key:000001", strings.Repeat("v", 100))
-	get := strArgv("GET", "key:000001")
-	miss := strArgv("GET", "nokey")
-	setEx := strArgv("SET", "key:000001", "value", "EX", "100")
-	for _, tc := range []struct {
-		name string
-		args [][]byte
-	}{{"set", set}, {"get", get}, {"get miss", miss}, {"set ex", setEx}, {"get", get}} {
-		run := func() {
-			c.Args = tc.args
-			command.Dispatch(c)
-			c.W.Flush()
-		}
-		run()
-		if n := testing.AllocsPerRun(1000, run); n != 0 {
-			t.Errorf("%s: %v allocations per call, want 0", tc.name, n)
-		}
-	}
 }
 
 func BenchmarkStringsGet(b *testing.B) {
