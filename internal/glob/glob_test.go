@@ -3,7 +3,6 @@ package glob
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 var matchCases = []struct {
@@ -260,12 +259,10 @@ func TestMatchBoundedTime(t *testing.T) {
 		{"*" + strings.Repeat("a", 200) + "b", false},
 		{strings.Repeat("*[a-z]", 200) + "[^a]", false},
 	} {
-		start := time.Now()
+		// Backtracking gone exponential would not finish: go test's
+		// -timeout fails it. No wall-clock bound here (machines vary).
 		if got := Match([]byte(tc.pattern), long, false); got != tc.want {
 			t.Errorf("%.40q...: got %v, want %v", tc.pattern, got, tc.want)
-		}
-		if d := time.Since(start); d > 5*time.Second {
-			t.Errorf("%.40q...: took %v", tc.pattern, d)
 		}
 	}
 }
