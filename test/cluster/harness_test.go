@@ -543,12 +543,8 @@ func httpReady(addr string) func() error {
 // pingReady: the server answers PING.
 func pingReady(addr string) func() error {
 	return func() error {
-		c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
-			ReadTimeout: time.Second, PoolSize: 1})
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err()
+		_, err := oneShot(addr, func(ctx context.Context, c *redis.Client) (string, error) { return c.Ping(ctx).Result() })
+		return err
 	}
 }
 
@@ -560,14 +556,19 @@ func plainClient(t *testing.T, addr string, proto int) *redis.Client {
 	return c
 }
 
-// clusterInfo returns a server's CLUSTER INFO fields.
-func clusterInfo(addr string) (map[string]string, error) {
+// oneShot runs one query on a fresh single-connection client, bounded to 2 s.
+func oneShot[T any](addr string, query func(context.Context, *redis.Client) (T, error)) (T, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
 		ReadTimeout: 2 * time.Second, PoolSize: 1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s, err := c.ClusterInfo(ctx).Result()
+	return query(ctx, c)
+}
+
+// clusterInfo returns a server's CLUSTER INFO fields.
+func clusterInfo(addr string) (map[string]string, error) {
+	s, err := oneShot(addr, func(ctx context.Context, c *redis.Client) (string, error) { return c.ClusterInfo(ctx).Result() })
 	if err != nil {
 		return nil, err
 	}
@@ -589,12 +590,7 @@ type nodeLine struct {
 
 // clusterNodes returns a server's CLUSTER NODES.
 func clusterNodes(addr string) ([]nodeLine, error) {
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, PoolSize: 1})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s, err := c.ClusterNodes(ctx).Result()
+	s, err := oneShot(addr, func(ctx context.Context, c *redis.Client) (string, error) { return c.ClusterNodes(ctx).Result() })
 	if err != nil {
 		return nil, err
 	}
@@ -616,12 +612,9 @@ func clusterNodes(addr string) ([]nodeLine, error) {
 // slotOwners returns each slot's primary address, from a server's CLUSTER SLOTS.
 func slotOwners(addr string) ([routing.Buckets]string, error) {
 	var owners [routing.Buckets]string
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, PoolSize: 1})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	slots, err := c.ClusterSlots(ctx).Result()
+	slots, err := oneShot(addr, func(ctx context.Context, c *redis.Client) ([]redis.ClusterSlot, error) {
+		return c.ClusterSlots(ctx).Result()
+	})
 	if err != nil {
 		return owners, err
 	}
