@@ -176,10 +176,11 @@ func Dispatch(c *Ctx) *Spec {
 	}
 	s.lastSpec.Store(sp)
 	s.lastAt.Store(c.Now)
-	asking := s.Asking
-	s.Asking = false // ASKING applies to the next command only
+	// ASKING applies to the next command only. Nothing reads it yet: it
+	// matters once buckets migrate and a target accepts an ASKING client.
+	s.Asking = false
 	if first, last, step := sp.keyRange(len(c.Args)); first > 0 {
-		if !c.route(sp, first, last, step, asking) {
+		if !c.route(sp, first, last, step) {
 			return sp
 		}
 	} else {
@@ -199,9 +200,7 @@ func Dispatch(c *Ctx) *Spec {
 
 // route sets c.Bucket and checks that this node serves the keys' buckets,
 // replying MOVED or CROSSSLOT when not.
-// asking is set when the previous command was ASKING (used once buckets can be
-// migrating).
-func (c *Ctx) route(sp *Spec, first, last, step int, asking bool) bool {
+func (c *Ctx) route(sp *Spec, first, last, step int) bool {
 	b := routing.Bucket(c.Args[first])
 	c.Bucket = b
 	v := c.N.table.p.Load()
