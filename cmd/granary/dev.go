@@ -54,7 +54,8 @@ func devCmd() *cobra.Command {
 		Short: "Run a whole local cluster in one process, for trying Granary out",
 		Long: `Run a whole Granary cluster on loopback in one process: one config server
 (RESP 5198, API and metrics on HTTP 8198, Raft 5199) and three data servers
-(RESP 7001-7003, metrics on HTTP 8001-8003) keeping two copies of every bucket.
+(RESP 7001-7003, metrics on HTTP 8001-8003), with a table placing two copies of
+every bucket (only the primary holds data until replication exists).
 It waits until every bucket has its primary, then prints how to connect:
 
   redis-cli -c -p 5198

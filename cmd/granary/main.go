@@ -30,7 +30,7 @@ func rootCmd() *cobra.Command {
 in-memory engine and Tair's features (namespaces, versions, counters, expiry),
 and is used with any Redis client.
 
-Start a local server with 'granary dev', then 'redis-cli -c -p 5198'.`,
+Start a local cluster with 'granary dev', then 'redis-cli -c -p 5198'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
