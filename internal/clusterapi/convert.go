@@ -15,7 +15,7 @@ func FromRouting(t *routing.Table) Table {
 		out.Nodes[i] = n.ID
 	}
 	for _, r := range t.Ranges() {
-		out.Ranges = append(out.Ranges, Range{First: int(r.First), Last: int(r.Last), Replicas: r.Replicas})
+		out.Ranges = append(out.Ranges, Range{First: int(r.First), Last: int(r.Last), Replicas: r.Replicas, Term: r.Term})
 	}
 	return out
 }
@@ -53,6 +53,7 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 		reps := append([]int(nil), r.Replicas...)
 		for b := r.First; b <= r.Last; b++ {
 			rt.Replicas[b] = reps
+			rt.Terms[b] = r.Term
 		}
 	}
 	return rt, nil

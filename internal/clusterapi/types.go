@@ -43,6 +43,9 @@ type Node struct {
 	HTTP     string    `json:"http"`     // metrics address, host:port
 	Zone     string    `json:"zone"`
 	State    NodeState `json:"state"`
+	// Boot is the incarnation of the node's process the config servers
+	// last handled (HeartbeatRequest.Boot).
+	Boot string `json:"boot,omitempty"`
 	// LastSeen is the leader's in-memory liveness (not replicated); zero on
 	// followers and for nodes never heard from since the leader took over.
 	LastSeen time.Time `json:"last_seen,omitzero"`
@@ -59,6 +62,9 @@ type Range struct {
 	First    int   `json:"first"`
 	Last     int   `json:"last"`
 	Replicas []int `json:"replicas"` // indexes into Table.Nodes, primary first
+	// Term is the buckets' primary term: the epoch in which their current
+	// primary took them over (see routing.Table.Terms).
+	Term uint64 `json:"term,omitempty"`
 }
 
 // Table is the routing table in transit: buckets as ranges.
@@ -139,6 +145,13 @@ type HeartbeatRequest struct {
 	NSVersion uint64        `json:"ns_version"` // namespace version the node holds
 	Stats     NodeStats     `json:"stats"`
 	Uptime    time.Duration `json:"uptime"`
+	// Boot is random per process start. An in-memory node that restarts has
+	// lost its data: until a reply echoes its Boot (the config servers have
+	// taken it out of every bucket another replica holds) it serves nothing.
+	Boot string `json:"boot,omitempty"`
+	// Unreachable lists the peers this node could not replicate to (or, as
+	// a secondary, hear from) for longer than its lease period.
+	Unreachable []string `json:"unreachable,omitempty"`
 }
 
 // NodeStats are the figures a data server reports with each heartbeat.
@@ -157,6 +170,9 @@ type HeartbeatResponse struct {
 	NSVersion  uint64        `json:"ns_version"`
 	Leader     string        `json:"leader"` // leader's API address, to heartbeat it directly
 	Interval   time.Duration `json:"interval"`
+	// Boot echoes the request's Boot once the config servers have handled
+	// that incarnation; the reply then carries the table that reflects it.
+	Boot string `json:"boot,omitempty"`
 }
 
 // Error is the body of an error reply.

@@ -19,6 +19,34 @@ type Table struct {
 	Epoch    uint64
 	Nodes    []Node
 	Replicas [Buckets][]int // indexes into Nodes
+	// Terms holds each bucket's primary term: the epoch of the table in
+	// which its current primary took it over. Replication records carry it,
+	// and a replica refuses records from an older term, which fences a
+	// deposed primary (design, section 5). A change of secondaries keeps
+	// the term.
+	Terms [Buckets]uint64
+}
+
+// Term returns the bucket's primary term.
+func (t *Table) Term(bucket uint16) uint64 { return t.Terms[bucket] }
+
+// StampTerms sets next's terms from prev: a bucket whose primary is the same
+// node (by id) keeps its term, any other gets next's epoch. prev may be nil.
+func StampTerms(prev, next *Table) {
+	for b := range next.Replicas {
+		np := next.Primary(uint16(b))
+		if np < 0 {
+			next.Terms[b] = 0
+			continue
+		}
+		if prev != nil {
+			if pp := prev.Primary(uint16(b)); pp >= 0 && prev.Terms[b] != 0 && prev.Nodes[pp].ID == next.Nodes[np].ID {
+				next.Terms[b] = prev.Terms[b]
+				continue
+			}
+		}
+		next.Terms[b] = next.Epoch
+	}
 }
 
 // Standalone returns the table of a one-node cluster that owns every bucket.
@@ -27,6 +55,7 @@ func Standalone(n Node) *Table {
 	all := []int{0}
 	for b := range t.Replicas {
 		t.Replicas[b] = all
+		t.Terms[b] = 1
 	}
 	return t
 }
@@ -43,6 +72,7 @@ func (t *Table) Primary(bucket uint16) int {
 type Range struct {
 	First, Last uint16
 	Replicas    []int
+	Term        uint64
 }
 
 // Ranges returns the table as runs of buckets, in bucket order. Buckets with
@@ -54,11 +84,11 @@ func (t *Table) Ranges() []Range {
 		if len(r) == 0 {
 			continue
 		}
-		if n := len(out); n > 0 && int(out[n-1].Last) == b-1 && slices.Equal(out[n-1].Replicas, r) {
+		if n := len(out); n > 0 && int(out[n-1].Last) == b-1 && slices.Equal(out[n-1].Replicas, r) && out[n-1].Term == t.Terms[b] {
 			out[n-1].Last = uint16(b)
 			continue
 		}
-		out = append(out, Range{First: uint16(b), Last: uint16(b), Replicas: r})
+		out = append(out, Range{First: uint16(b), Last: uint16(b), Replicas: r, Term: t.Terms[b]})
 	}
 	return out
 }
