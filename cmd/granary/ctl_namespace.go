@@ -26,12 +26,12 @@ type nsFlags struct {
 func (f *nsFlags) add(fs *pflag.FlagSet, create bool) {
 	engine, ack := "", ""
 	if create {
-		engine, ack = "mem", clusterapi.AckAsync
+		engine, ack = "mem", clusterapi.AckSync
 	}
 	fs.StringVar(&f.name, "name", "", "name of the namespace")
 	fs.StringVar(&f.engine, "engine", engine, "storage engine: mem")
 	fs.Var(&f.quota, "quota", "memory quota across the cluster, e.g. 512mb or 1gb (0: unlimited)")
-	fs.StringVar(&f.ack, "ack", ack, "when writes are acknowledged: async (after the primary applied them) or sync (after every replica did)")
+	fs.StringVar(&f.ack, "ack", ack, "when writes are acknowledged: sync (after every replica applied them: none is lost while a copy survives) or async (after the primary applied them: faster, a failover may lose the last ones)")
 	fs.Int64Var(&f.maxOps, "max-ops", 0, "flow limit per data server, operations per second (0: none)")
 }
 
@@ -87,8 +87,8 @@ one per connection with SELECT <id>.`,
 	create := &cobra.Command{
 		Use:   "create ID --name NAME",
 		Short: "Define a namespace",
-		Example: `  granary ctl namespace create 1 --name sessions --quota 1gb --ack sync
-  granary ctl namespace create 2 --name cache --quota 256mb --max-ops 50000`,
+		Example: `  granary ctl namespace create 1 --name sessions --quota 1gb
+  granary ctl namespace create 2 --name cache --quota 256mb --ack async --max-ops 50000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseNamespaceID(args[0])

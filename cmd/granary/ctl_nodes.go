@@ -238,11 +238,14 @@ func ctlRebuildCmd(e *ctlEnv) *cobra.Command {
 		Long: `Run the table builder now. It starts from the current table and moves only
 what breaks a rule: balance, zones, the copy count. Besides this command, the
 builder runs by itself only for a new cluster's first table and when a node is
-removed; a node added later gets buckets on the next rebuild.
+removed; a node added later gets buckets on the next rebuild. (After a failure
+the config servers restore copy counts by themselves, without a rebuild.)
 
-Until replication and migration exist, a bucket whose copies move does not take
-its data along: rebuild a cluster before it holds data, or accept that the
-moved buckets start empty.`,
+A copy given to a new node starts as a secondary that catches up from the
+bucket's primary (a snapshot, then the log), and every bucket keeps its
+primary while that keeps a copy, so a rebuild loses nothing while one old copy
+of each bucket stays; the new node leads no bucket until migration hands it
+primaries. A bucket none of whose old copies stays starts empty.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var before, t *clusterapi.Table

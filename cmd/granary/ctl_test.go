@@ -219,7 +219,7 @@ func TestCtl(t *testing.T) {
 
 		var ns clusterapi.Namespace
 		ctlJSON(t, api, &ns, "namespace", "create", "8", "--name", "cache")
-		if ns.ID != 8 || ns.Name != "cache" || ns.Engine != "mem" || ns.Ack != clusterapi.AckAsync || ns.Quota != 0 {
+		if ns.ID != 8 || ns.Name != "cache" || ns.Engine != "mem" || ns.Ack != clusterapi.AckSync || ns.Quota != 0 {
 			t.Errorf("create JSON = %+v", ns)
 		}
 

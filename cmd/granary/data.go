@@ -3,17 +3,19 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"granary/internal/dataserver"
+	"granary/internal/replication"
 )
 
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
-	var quota sizeFlag
+	var quota, replLog sizeFlag
 	var procs int
 	var configServers addrList
 	cmd := &cobra.Command{
@@ -62,6 +64,10 @@ One of --standalone and --config-servers is required.`,
 				runtime.GOMAXPROCS(procs)
 			}
 			o.Quota = int64(quota)
+			o.ReplLog = int64(replLog)
+			if o.ClusterSecret == "" {
+				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
+			}
 			o.Logger = log
 			return runDataServer(cmd, o)
 		},
@@ -80,6 +86,10 @@ One of --standalone and --config-servers is required.`,
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
 	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")
+	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
+	f.DurationVar(&o.Lease, "lease", replication.DefaultLease, "primary lease: a primary cut off from a secondary stops serving after this long, and a promoted one starts no earlier (keep it below the config servers' --down-timeout)")
+	f.Var(&replLog, "repl-log", "replication log kept in memory for catch-up by replay, e.g. 64mb (0: 64mb); a replica away longer than this covers gets a snapshot")
+	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd

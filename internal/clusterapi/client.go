@@ -41,6 +41,12 @@ func NewClient(addrs []string) *Client {
 	return &Client{addrs: addrs, hc: &http.Client{Timeout: 5 * time.Second}}
 }
 
+// NewClientHTTP returns a client that sends its requests with hc (e.g. one
+// bound to a source address).
+func NewClientHTTP(addrs []string, hc *http.Client) *Client {
+	return &Client{addrs: addrs, hc: hc}
+}
+
 // Addrs returns the addresses the client uses.
 func (c *Client) Addrs() []string { return c.addrs }
 

@@ -77,7 +77,7 @@ type Table struct {
 // Ack modes of a namespace.
 const (
 	AckAsync = "async" // reply after the local apply (Tair's default, for caches)
-	AckSync  = "sync"  // reply after every replica applied it
+	AckSync  = "sync"  // reply after every replica applied it (the default)
 )
 
 // Namespace is a Tair area, defined cluster-wide.

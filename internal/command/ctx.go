@@ -9,6 +9,7 @@ import (
 
 	"granary/internal/engine"
 	"granary/internal/namespace"
+	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/routing"
 )
@@ -23,6 +24,7 @@ type Ctx struct {
 	NS     *namespace.Namespace // the session's current namespace
 	Bucket uint16               // bucket of the first key (0 for keyless commands)
 	Now    int64                // Unix ms, taken once per command
+	Mono   int64                // the same instant on replication's monotonic clock (ms)
 
 	// Scratch is a per-connection buffer handlers may reuse for a reply being
 	// built (e.g. the value GET copies out of the engine).
@@ -74,7 +76,9 @@ type Node struct {
 	Namespaces *namespace.Registry
 	Host       Host
 	Started    time.Time
-	table      atomicTable
+	// Repl replicates writes in cluster mode (nil standalone).
+	Repl  *replication.Replicator
+	table atomicTable
 }
 
 // scratchKeep is the largest c.Scratch kept between commands; a larger one,

@@ -420,7 +420,7 @@ func cmdFlushDB(c *Ctx) {
 	if !flushArgs(c) {
 		return
 	}
-	c.Engine().Flush()
+	flush(c, c.NS)
 	c.W.OK()
 }
 
@@ -429,7 +429,7 @@ func cmdFlushAll(c *Ctx) {
 	if !flushArgs(c) {
 		return
 	}
-	c.N.Namespaces.Each(func(ns *namespace.Namespace) { ns.Engine.Flush() })
+	c.N.Namespaces.Each(func(ns *namespace.Namespace) { flush(c, ns) })
 	c.W.OK()
 }
 

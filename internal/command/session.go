@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"granary/internal/namespace"
+	"granary/internal/replication"
 )
 
 // Session is one client connection's state.
@@ -20,6 +21,16 @@ type Session struct {
 	Asking        bool   // ASKING: next command may touch an importing bucket
 	Close         bool   // set by QUIT: close after the reply is flushed
 	LimitsChanged bool   // authentication changed; the reader's limits must follow
+
+	// Pending are the entries the batch's replies wait for (sync
+	// namespaces); LeaseUntil is the earliest end of the primary leases the
+	// batch was served under (Mono ms, 0: none). The connection settles
+	// both before it flushes.
+	Pending    []replication.Pending
+	LeaseUntil int64
+	// ReplPeer is set by GRANARY.REPL: the connection becomes a
+	// replication link from that primary once the reply is out.
+	ReplPeer string
 
 	// Counts are this session's unflushed statistics for namespace NSID.
 	Counts namespace.Counts

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"granary/internal/replication"
 	"granary/internal/routing"
 )
 
@@ -97,9 +98,12 @@ func (s *Spec) keyRange(n int) (first, last, step int) {
 type view struct {
 	t    *routing.Table
 	self int
-	// own[b] is set when this node is bucket b's primary: 16 KB that stay in
+	// role[b] is what this node does for bucket b: 16 KB that stay in
 	// cache, where t.Replicas (16384 slice headers) costs a miss per command.
-	own [routing.Buckets]bool
+	role [routing.Buckets]replication.Role
+	// gate[b], when set, bounds in time when this node may serve bucket b
+	// as its primary (fence after a failover, secondaries' leases).
+	gate *[routing.Buckets]*replication.Gate
 }
 
 // atomicTable holds the view the node serves with.
@@ -115,22 +119,35 @@ func (n *Node) View() (*routing.Table, int) {
 	return v.t, v.self
 }
 
-// SetTable publishes a new routing table; the node finds itself in it by ID.
+// SetTable publishes a new routing table without replication: the node
+// serves the buckets it is primary of. It finds itself in it by ID.
 func (n *Node) SetTable(t *routing.Table) {
-	self := -1
-	for i, rn := range t.Nodes {
-		if rn.ID == n.ID {
-			self = i
-			break
-		}
-	}
+	self := n.selfIn(t)
 	v := &view{t: t, self: self}
 	if self >= 0 {
-		for b := range v.own {
-			v.own[b] = t.Primary(uint16(b)) == self
+		for b := range v.role {
+			if t.Primary(uint16(b)) == self {
+				v.role[b] = replication.RolePrimary
+			}
 		}
 	}
 	n.table.p.Store(v)
+}
+
+// SetServing publishes a new routing table with the roles and gates the
+// replication layer computed for it.
+func (n *Node) SetServing(t *routing.Table, sv *replication.Serving) {
+	v := &view{t: t, self: n.selfIn(t), role: sv.Role, gate: &sv.Gate}
+	n.table.p.Store(v)
+}
+
+func (n *Node) selfIn(t *routing.Table) int {
+	for i, rn := range t.Nodes {
+		if rn.ID == n.ID {
+			return i
+		}
+	}
+	return -1
 }
 
 // Dispatch runs one command: lookup, arity, authentication, bucket ownership,
@@ -172,17 +189,21 @@ func Dispatch(c *Ctx) *Spec {
 		// One clock read per batch: the connection loop clears Now when it
 		// starts a batch of pipelined commands, as Redis caches its clock
 		// per event-loop pass.
-		c.Now = time.Now().UnixMilli()
+		t := time.Now()
+		c.Now = t.UnixMilli()
+		c.Mono = replication.MonoOf(t)
 	}
 	s.lastSpec.Store(sp)
 	s.lastAt.Store(c.Now)
 	// ASKING applies to the next command only. Nothing reads it yet: it
 	// matters once buckets migrate and a target accepts an ASKING client.
 	s.Asking = false
+	keyed := false
 	if first, last, step := sp.keyRange(len(c.Args)); first > 0 {
 		if !c.route(sp, first, last, step) {
 			return sp
 		}
+		keyed = true
 	} else {
 		c.Bucket = 0
 	}
@@ -195,6 +216,12 @@ func Dispatch(c *Ctx) *Spec {
 		s.Counts.Others++
 	}
 	sp.Handler(c)
+	// In a sync namespace the reply waits (in the connection loop) until
+	// the bucket's last entry is on every replica: for a write its own, for
+	// a read the one it may have seen.
+	if keyed && c.N.Repl != nil && !c.NS.Async.Load() && sp.Flags&(FlagRead|FlagWrite) != 0 {
+		s.Pending = c.N.Repl.Note(s.Pending, c.Bucket)
+	}
 	return sp
 }
 
@@ -210,15 +237,38 @@ func (c *Ctx) route(sp *Spec, first, last, step int) bool {
 				c.W.Error("CROSSSLOT Keys in request don't hash to the same slot")
 				return false
 			}
-			if !v.own[kb] {
+			if v.role[kb] != replication.RolePrimary {
 				return c.moved(v.t, kb)
 			}
 		}
 	}
-	// own is false for buckets without a primary and on a node the table
-	// does not list (e.g. a config server): MOVED or CLUSTERDOWN then.
-	if !v.own[b] {
+	switch v.role[b] {
+	case replication.RolePrimary:
+	case replication.RoleBlocked:
+		c.W.Error("TRYAGAIN bucket " + itoa(int64(b)) + " is not caught up on its new primary")
+		return false
+	case replication.RoleReplica:
+		if c.S.ReadOnly && sp.Flags&FlagWrite == 0 && c.N.Repl != nil && c.N.Repl.Held(b) {
+			return true // READONLY: a caught-up secondary reads its own copy
+		}
 		return c.moved(v.t, b)
+	default:
+		// Buckets without a primary, and every bucket on a node the table
+		// does not list (e.g. a config server): MOVED or CLUSTERDOWN.
+		return c.moved(v.t, b)
+	}
+	if v.gate != nil {
+		if g := v.gate[b]; g != nil {
+			until := g.Until.Load()
+			if c.Mono < g.From || c.Mono >= until {
+				c.W.Error("TRYAGAIN bucket " + itoa(int64(b)) + " has no primary lease right now")
+				return false
+			}
+			// The connection checks the lease again before it replies.
+			if s := c.S; s.LeaseUntil == 0 || until < s.LeaseUntil {
+				s.LeaseUntil = until
+			}
+		}
 	}
 	return true
 }

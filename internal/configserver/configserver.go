@@ -13,7 +13,10 @@
 // Reads are answered by any config server from its copy of the state; writes
 // and heartbeats are forwarded by followers to the leader. Heartbeats are not
 // log entries: the leader keeps liveness in memory and commits only changes
-// (a node seen for the first time or at new addresses, down, back up).
+// (a node seen for the first time, at new addresses or with a new process,
+// down, back up, reported unreachable by a primary, copies restored). The
+// failure rules the data plane relies on are in leader.go (checkDown, build)
+// and failover.go.
 package configserver
 
 import (
@@ -83,7 +86,18 @@ type Options struct {
 	MinNodes int // data servers up before the first table is built (default 1)
 
 	HeartbeatInterval time.Duration // told to data servers (default 250ms)
-	DownTimeout       time.Duration // silence after which a node is down (default 2s)
+	// DownTimeout is the silence after which a node is down (default 1.5s:
+	// past the data servers' 1s lease, so a failed primary has stopped
+	// serving before its buckets are handed to their next replicas). A node
+	// that a peer reports unreachable is down after 3 heartbeat intervals.
+	DownTimeout time.Duration
+	// ReplaceAfter is how long a bucket may lack copies before they are
+	// restored on nodes that never held it (default 30s). A node that held
+	// it before and is back (a temporary failure) gets it back at once.
+	ReplaceAfter time.Duration
+	// UnreachableCooldown is how long after a primary reported a peer
+	// unreachable the peer is not given buckets that node leads (default 10s).
+	UnreachableCooldown time.Duration
 	// ElectionTimeout is Raft's heartbeat and election timeout (default 1s;
 	// the leader lease is half of it). A lost leader is replaced after
 	// between one and two of it, plus an election round.
@@ -134,6 +148,13 @@ type Server struct {
 	lmu         sync.Mutex
 	live        map[string]*liveness // leader only: node id → liveness
 	leaderSince time.Time
+	// reported: node id → when a peer last reported it unreachable.
+	reported map[string]time.Time
+	// cooldown: (primary, peer) → until when the peer gets none of the
+	// primary's buckets back.
+	cooldown map[[2]string]time.Time
+	// under: bucket → since when the leader has seen it short of copies.
+	under map[uint16]time.Time
 
 	heartbeats    atomic.Uint64 // handled here as leader
 	forwarded     atomic.Uint64 // forwarded to the leader
@@ -154,6 +175,8 @@ type liveness struct {
 	seen   time.Time
 	stats  clusterapi.NodeStats
 	uptime time.Duration
+	// echoed is the Boot the leader has echoed to the node (with the table).
+	echoed string
 }
 
 const applyTimeout = 5 * time.Second
@@ -184,7 +207,13 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		opts.HeartbeatInterval = 250 * time.Millisecond
 	}
 	if opts.DownTimeout <= 0 {
-		opts.DownTimeout = 2 * time.Second
+		opts.DownTimeout = 1500 * time.Millisecond
+	}
+	if opts.ReplaceAfter <= 0 {
+		opts.ReplaceAfter = 30 * time.Second
+	}
+	if opts.UnreachableCooldown <= 0 {
+		opts.UnreachableCooldown = 10 * time.Second
 	}
 	if opts.ElectionTimeout <= 0 {
 		opts.ElectionTimeout = time.Second
@@ -202,7 +231,8 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 
 	// srv, not the named result s: "return nil, err" clears s before the
 	// deferred clean-up below runs, and the closers need the server.
-	srv := &Server{opts: opts, raw: raw, log: log, live: map[string]*liveness{}, kick: make(chan struct{}, 1)}
+	srv := &Server{opts: opts, raw: raw, log: log, kick: make(chan struct{}, 1)}
+	srv.resetLeaderMemory()
 	s = srv
 	var closers []func()
 	defer func() {

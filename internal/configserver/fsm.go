@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"net/http"
 	"slices"
 	"sync"
@@ -20,17 +21,20 @@ import (
 // Log entry types. Every change to the replicated state is one JSON entry
 // with one of these in its "type" field; heartbeats are never entries.
 const (
-	opNodeAdd    = "node_add"    // Node: allow a data server to join (state added)
-	opNodeUp     = "node_up"     // Node: first seen, back up, or new addresses
-	opNodeDown   = "node_down"   // ID: missed heartbeats past the down timeout
-	opNodeRemove = "node_remove" // ID, optional Table over PrevEpoch: forget a node
-	opTable      = "table"       // Table over PrevEpoch: a new routing table
-	opNSCreate   = "ns_create"   // Namespace
-	opNSUpdate   = "ns_update"   // Namespace
-	opNSDelete   = "ns_delete"   // NSID
-	opSettings   = "settings"    // Settings
-	opCSSet      = "cs_set"      // ConfigServer: record a config server's addresses
-	opCSRemove   = "cs_remove"   // ID: drop a config server's record
+	opNodeAdd  = "node_add"  // Node: allow a data server to join (state added)
+	opNodeUp   = "node_up"   // Node: first seen, back up, new addresses, or a new process (Node.Boot)
+	opNodeDown = "node_down" // ID: missed heartbeats past the down timeout
+	// opUnreachable: ID (a primary, at process Boot) could not replicate to
+	// Peers: they leave the buckets it leads.
+	opUnreachable = "unreachable"
+	opNodeRemove  = "node_remove" // ID, optional Table over PrevEpoch: forget a node
+	opTable       = "table"       // Table over PrevEpoch: a new routing table
+	opNSCreate    = "ns_create"   // Namespace
+	opNSUpdate    = "ns_update"   // Namespace
+	opNSDelete    = "ns_delete"   // NSID
+	opSettings    = "settings"    // Settings
+	opCSSet       = "cs_set"      // ConfigServer: record a config server's addresses
+	opCSRemove    = "cs_remove"   // ID: drop a config server's record
 )
 
 // entry is one command in the Raft log.
@@ -48,6 +52,9 @@ type entry struct {
 	NSID         uint16                   `json:"ns_id,omitempty"`
 	Settings     *clusterapi.Settings     `json:"settings,omitempty"`
 	ConfigServer *clusterapi.ConfigServer `json:"config_server,omitempty"`
+	// Boot and Peers: of an unreachable report.
+	Boot  string   `json:"boot,omitempty"`
+	Peers []string `json:"peers,omitempty"`
 }
 
 // apiError is an error with the HTTP status it maps to. The FSM returns them
@@ -79,7 +86,13 @@ type fsm struct {
 	nsVersion  uint64
 	settings   clusterapi.Settings
 	servers    map[string]clusterapi.ConfigServer
-	applied    uint64 // index of the last entry applied
+	// former holds, per node id, the buckets the node was taken out of
+	// because it failed (down, restarted, unreachable from the primary) and
+	// that have not been given back to it or brought to their full copy
+	// count since: the first places to restore a copy (design, section 5:
+	// a temporary failure may need only a log replay).
+	former  map[string]*bucketSet
+	applied uint64 // index of the last entry applied
 }
 
 func newFSM(log *slog.Logger, publish func(*routing.Table)) *fsm {
@@ -96,6 +109,7 @@ func (f *fsm) reset() {
 	f.nsVersion = 0
 	f.settings = clusterapi.Settings{}
 	f.servers = map[string]clusterapi.ConfigServer{}
+	f.former = map[string]*bucketSet{}
 }
 
 // Apply applies one committed log entry. It returns nil or an *apiError.
@@ -109,8 +123,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return errf(http.StatusBadRequest, "undecodable log entry: %v", err)
 	}
 	f.mu.Lock()
+	epoch := f.table.Epoch
 	routingChanged, err := f.apply(&e)
 	f.applied = l.Index
+	if err == nil && f.table.Epoch != epoch {
+		f.tableInstalled(f.rt)
+	}
 	if routingChanged {
 		f.refreshRouting()
 	}
@@ -157,17 +175,25 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		if n.State != clusterapi.NodeDraining {
 			n.State = clusterapi.NodeUp
 		}
+		// A new process (an in-memory node has lost its data): it leaves
+		// every bucket another replica holds, in this same entry, so that
+		// the reply echoing its Boot carries a table it can trust.
+		dropped := false
+		if e.Node.Boot != "" && e.Node.Boot != n.Boot {
+			n.Boot = e.Node.Boot
+			dropped = f.dropReplica(n.ID, -1)
+		}
 		f.nodes[n.ID] = n
 		inTable := slices.Contains(f.table.Nodes, n.ID)
-		if inTable && (moved || wasDown) {
-			// The routing view changed (where to reach a replica, or that it
-			// is back): a new epoch makes every data server fetch the table
-			// with the nodes' new addresses and states.
+		if inTable && (moved || wasDown || dropped) {
+			// The routing view changed (where to reach a replica, that it
+			// is back, or its buckets): a new epoch makes every data server
+			// fetch the table with the nodes' new addresses and states.
 			f.table.Epoch++
 		}
 		// A node back up changes the routing view too: CLUSTER NODES and
 		// INFO stop reporting it failed.
-		return inTable && (moved || zoned || wasDown), nil
+		return inTable && (moved || zoned || wasDown || dropped), nil
 
 	case opNodeDown:
 		n, ok := f.nodes[e.ID]
@@ -176,11 +202,36 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		}
 		n.State = clusterapi.NodeDown
 		f.nodes[e.ID] = n
+		// It leaves every bucket another replica holds; where it led, the
+		// next replica takes over (a new primary term). Where it is the
+		// only replica it stays, and the bucket is unserved until it is back.
+		f.dropReplica(e.ID, -1)
 		inTable := slices.Contains(f.table.Nodes, e.ID)
 		if inTable {
 			f.table.Epoch++ // data servers learn the node failed with the next table
 		}
 		return inTable, nil
+
+	case opUnreachable:
+		p, ok := f.nodes[e.ID]
+		if !ok {
+			return false, errf(http.StatusNotFound, "node %s not found", e.ID)
+		}
+		if (p.State != clusterapi.NodeUp && p.State != clusterapi.NodeDraining) || e.Boot == "" || p.Boot != e.Boot {
+			// Reported by a process the config servers no longer trust.
+			return false, errf(http.StatusConflict, "node %s is %s at boot %q: its report from boot %q is stale", e.ID, p.State, p.Boot, e.Boot)
+		}
+		lead := slices.Index(f.table.Nodes, e.ID)
+		changed := false
+		for _, s := range e.Peers {
+			if s != e.ID && lead >= 0 && f.dropReplica(s, lead) {
+				changed = true
+			}
+		}
+		if changed {
+			f.table.Epoch++
+		}
+		return changed, nil
 
 	case opNodeRemove:
 		if _, ok := f.nodes[e.ID]; !ok {
@@ -197,6 +248,7 @@ func (f *fsm) apply(e *entry) (bool, error) {
 			return false, errf(http.StatusConflict, "node %s is in the table; its removal needs a new table", e.ID)
 		}
 		delete(f.nodes, e.ID)
+		delete(f.former, e.ID)
 		if e.Table != nil {
 			f.table = *e.Table
 			return true, nil
@@ -286,6 +338,133 @@ func (f *fsm) apply(e *entry) (bool, error) {
 	return false, errf(http.StatusBadRequest, "unknown log entry type %q", e.Type)
 }
 
+// dropReplica takes node id out of the replica list of every bucket that
+// has another replica, keeping the order of the others (so where it led,
+// the next replica leads), and records those buckets as its former ones.
+// With lead ≥ 0 only buckets whose primary is node lead (an index into the
+// table's nodes) are touched. It reports whether the table changed; the
+// caller moves the epoch on. Called with mu held.
+func (f *fsm) dropReplica(id string, lead int) bool {
+	x := slices.Index(f.table.Nodes, id)
+	if x < 0 {
+		return false
+	}
+	changed := false
+	for i, r := range f.table.Ranges {
+		if len(r.Replicas) < 2 || !slices.Contains(r.Replicas, x) || (lead >= 0 && r.Replicas[0] != lead) {
+			continue
+		}
+		f.table.Ranges[i].Replicas = slices.DeleteFunc(slices.Clone(r.Replicas), func(v int) bool { return v == x })
+		set := f.former[id]
+		if set == nil {
+			set = &bucketSet{}
+			f.former[id] = set
+		}
+		for b := r.First; b <= r.Last; b++ {
+			set.add(b)
+		}
+		changed = true
+	}
+	return changed
+}
+
+// tableInstalled finishes every entry that changed the table (prev is the
+// routing view before it): each bucket's primary term is stamped against
+// prev (a bucket keeps its term while its primary stays the same node), so
+// every table the config servers commit fences deposed primaries, whoever
+// built it; and former holders are forgotten for the buckets that hold
+// them again or are back to their full copy count. Called with mu held;
+// deterministic.
+func (f *fsm) tableInstalled(prev *routing.Table) {
+	nt, err := clusterapi.ToRouting(&f.table, nil)
+	if err != nil { // checked before commit: not reachable
+		f.log.Error("config state: cannot stamp the table's terms", "epoch", f.table.Epoch, "err", err)
+		return
+	}
+	routing.StampTerms(prev, nt)
+	copies := f.settings.Copies
+	for _, id := range slices.Sorted(maps.Keys(f.former)) {
+		set := f.former[id]
+		x := slices.Index(f.table.Nodes, id)
+		for b := range routing.Buckets {
+			if !set.has(b) {
+				continue
+			}
+			r := nt.Replicas[b]
+			if (x >= 0 && slices.Contains(r, x)) || (copies > 0 && len(r) >= copies) {
+				set.remove(b)
+			}
+		}
+		if set.empty() {
+			delete(f.former, id)
+		}
+	}
+	f.table = clusterapi.FromRouting(nt)
+}
+
+// formerOf returns a copy of the buckets node id formerly held (nil: none).
+func (f *fsm) formerOf(id string) *bucketSet {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if set := f.former[id]; set != nil {
+		c := *set
+		return &c
+	}
+	return nil
+}
+
+// formerAll returns a copy of every node's former buckets.
+func (f *fsm) formerAll() map[string]*bucketSet {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]*bucketSet, len(f.former))
+	for id, set := range f.former {
+		c := *set
+		out[id] = &c
+	}
+	return out
+}
+
+// bucketSet is a set of buckets.
+type bucketSet [routing.Buckets / 64]uint64
+
+func (s *bucketSet) add(b int)      { s[b/64] |= 1 << (b % 64) }
+func (s *bucketSet) remove(b int)   { s[b/64] &^= 1 << (b % 64) }
+func (s *bucketSet) has(b int) bool { return s != nil && s[b/64]&(1<<(b%64)) != 0 }
+
+func (s *bucketSet) empty() bool {
+	for _, w := range s {
+		if w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *bucketSet) count() int {
+	n := 0
+	for _, w := range s {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+// ranges returns the set as runs [first, last] (for snapshots).
+func (s *bucketSet) ranges() [][2]int {
+	var out [][2]int
+	for b := 0; b < routing.Buckets; b++ {
+		if !s.has(b) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1][1] == b-1 {
+			out[n-1][1] = b
+			continue
+		}
+		out = append(out, [2]int{b, b})
+	}
+	return out
+}
+
 // checkTable validates a new table against the state: it must replace the
 // table of epoch prev with a higher epoch, list only known nodes (and not
 // without, a node being removed), and have valid ranges.
@@ -369,9 +548,16 @@ func cloneTable(t clusterapi.Table) clusterapi.Table {
 		out.Nodes = []string{}
 	}
 	for i, r := range t.Ranges {
-		out.Ranges[i] = clusterapi.Range{First: r.First, Last: r.Last, Replicas: slices.Clone(r.Replicas)}
+		out.Ranges[i] = clusterapi.Range{First: r.First, Last: r.Last, Replicas: slices.Clone(r.Replicas), Term: r.Term}
 	}
 	return out
+}
+
+// epoch returns the table's epoch.
+func (f *fsm) epoch() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.table.Epoch
 }
 
 // node returns one node's record.
@@ -418,10 +604,21 @@ func (f *fsm) routingView() (*routing.Table, []clusterapi.Node) {
 	return f.rt, f.nodeList()
 }
 
+// snapshotState is a snapshot: the state as the API shows it, plus what
+// only the config servers use.
+type snapshotState struct {
+	clusterapi.State
+	// Former: node id → the buckets it formerly held, as [first, last] runs.
+	Former map[string][][2]int `json:"former,omitempty"`
+}
+
 // Snapshot captures the state as JSON (small: nodes, ranges, namespaces).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	st := f.stateLocked()
+	st := snapshotState{State: f.stateLocked(), Former: map[string][][2]int{}}
+	for id, set := range f.former {
+		st.Former[id] = set.ranges()
+	}
 	f.mu.RUnlock()
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -433,7 +630,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // Restore replaces the state with a snapshot's.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	var st clusterapi.State
+	var st snapshotState
 	if err := json.NewDecoder(rc).Decode(&st); err != nil {
 		return fmt.Errorf("config state snapshot: %w", err)
 	}
@@ -441,7 +638,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer f.mu.Unlock()
 	f.reset()
 	for _, n := range st.Nodes {
-		f.nodes[n.ID] = clusterapi.Node{ID: n.ID, Addr: n.Addr, Internal: n.Internal, HTTP: n.HTTP, Zone: n.Zone, State: n.State}
+		f.nodes[n.ID] = clusterapi.Node{ID: n.ID, Addr: n.Addr, Internal: n.Internal, HTTP: n.HTTP, Zone: n.Zone, State: n.State, Boot: n.Boot}
 	}
 	f.table = cloneTable(st.Table)
 	for _, ns := range st.Namespaces {
@@ -451,6 +648,17 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.settings = st.Settings
 	for _, cs := range st.ConfigServers {
 		f.servers[cs.ID] = clusterapi.ConfigServer{ID: cs.ID, Raft: cs.Raft, HTTP: cs.HTTP, RESP: cs.RESP}
+	}
+	for id, runs := range st.Former {
+		set := &bucketSet{}
+		for _, r := range runs {
+			for b := max(r[0], 0); b <= min(r[1], routing.Buckets-1); b++ {
+				set.add(b)
+			}
+		}
+		if !set.empty() {
+			f.former[id] = set
+		}
 	}
 	f.refreshRouting()
 	return nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,31 +115,64 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 // nodeID is the id of fake data server i.
 func nodeID(i int) string { return fmt.Sprintf("%040x", 0xda7a0000+i) }
 
-// fakeNode is a data server that only heartbeats.
+// fakeNode is a data server that only heartbeats. Like a data server it
+// sends a Boot (new per restart) and Epoch 0 until a reply echoes its Boot.
 type fakeNode struct {
 	id, addr string
 	cl       *clusterapi.Client
 
-	mu     sync.Mutex
-	epoch  uint64
-	nsv    uint64
-	table  *clusterapi.Table
-	leader string
-	err    error
-	count  int
+	mu          sync.Mutex
+	boot        string
+	echoed      string // the last Boot a reply echoed
+	unreachable []string
+	epoch       uint64
+	nsv         uint64
+	table       *clusterapi.Table
+	leader      string
+	err         error
+	count       int
 
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func newFakeNode(i int, addrs []string) *fakeNode {
-	return &fakeNode{id: nodeID(i), addr: fmt.Sprintf("127.0.0.1:%d", 17000+i), cl: clusterapi.NewClient(addrs)}
+	return &fakeNode{id: nodeID(i), addr: fmt.Sprintf("127.0.0.1:%d", 17000+i), cl: clusterapi.NewClient(addrs), boot: newBoot()}
+}
+
+var bootSeq atomic.Uint64
+
+func newBoot() string { return fmt.Sprintf("boot-%d-%d", time.Now().UnixNano(), bootSeq.Add(1)) }
+
+// restart gives the node a new process: a new Boot, no table.
+func (f *fakeNode) restart() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.boot, f.epoch, f.table = newBoot(), 0, nil
+}
+
+// report sets the peers the node's next heartbeats report unreachable.
+func (f *fakeNode) report(ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unreachable = ids
+}
+
+// acked reports whether a reply echoed the node's current Boot.
+func (f *fakeNode) acked() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.echoed == f.boot
 }
 
 // beat sends one heartbeat and keeps what it learns.
 func (f *fakeNode) beat(ctx context.Context) (*clusterapi.HeartbeatResponse, error) {
 	f.mu.Lock()
-	req := &clusterapi.HeartbeatRequest{NodeID: f.id, Addr: f.addr, Internal: f.addr, HTTP: f.addr, Epoch: f.epoch, NSVersion: f.nsv}
+	req := &clusterapi.HeartbeatRequest{NodeID: f.id, Addr: f.addr, Internal: f.addr, HTTP: f.addr, Epoch: f.epoch, NSVersion: f.nsv,
+		Boot: f.boot, Unreachable: f.unreachable}
+	if f.echoed != f.boot {
+		req.Epoch = 0
+	}
 	f.mu.Unlock()
 	resp, err := f.cl.Heartbeat(ctx, req)
 	f.mu.Lock()
@@ -149,6 +183,9 @@ func (f *fakeNode) beat(ctx context.Context) (*clusterapi.HeartbeatResponse, err
 	}
 	f.count++
 	f.leader = resp.Leader
+	if resp.Boot == req.Boot {
+		f.echoed = resp.Boot
+	}
 	if resp.Table != nil {
 		f.table, f.epoch = resp.Table, resp.Table.Epoch
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -160,6 +161,15 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 
 // heartbeat handles one heartbeat on the leader: it records the node's
 // liveness in memory and commits only what changed.
+//
+// A request whose Boot differs from the node's record (a new process,
+// which with the in-memory engine has lost its data) commits one node_up
+// entry that records the Boot and takes the node out of every bucket that
+// has another replica. The reply echoes Boot only when the node's record
+// in the committed state holds it, so never before that entry committed;
+// the first reply that echoes it carries the table and nodes whatever the
+// request's epoch. Followers never answer heartbeats (leaderOnly forwards
+// them), so the echo always reflects the leader's committed state.
 func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clusterapi.HeartbeatResponse, error) {
 	s.heartbeats.Add(1)
 	if req.NodeID == "" {
@@ -203,14 +213,17 @@ func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clus
 		s.log.Info("node restarted", "node", req.NodeID, "uptime", req.Uptime)
 	}
 
-	if !known || needsUp(n, want) {
+	want.Boot = req.Boot // "" leaves the record's alone
+	newBoot := func(n clusterapi.Node) bool { return req.Boot != "" && req.Boot != n.Boot }
+	if !known || needsUp(n, want) || newBoot(n) {
 		s.wmu.Lock()
 		n, known = s.fsm.node(req.NodeID)
 		if !known && !s.opts.AutoAdd {
 			s.wmu.Unlock() // removed meanwhile
 			return nil, errf(http.StatusForbidden, "node not added: %s is not part of the cluster", req.NodeID)
 		}
-		if !known || needsUp(n, want) {
+		if !known || needsUp(n, want) || newBoot(n) {
+			before := s.fsm.epoch()
 			if err := s.apply(&entry{Type: opNodeUp, Node: &want, Create: s.opts.AutoAdd}); err != nil {
 				s.wmu.Unlock()
 				return nil, err
@@ -218,20 +231,48 @@ func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clus
 			switch {
 			case !known:
 				s.log.Info("node added", "node", want.ID, "addr", want.Addr, "auto_add", true)
-			case n.State == clusterapi.NodeUp || n.State == clusterapi.NodeDraining:
-				s.log.Info("node addresses changed", "node", want.ID, "addr", want.Addr, "was", n.Addr, "internal", want.Internal, "http", want.HTTP)
-			default:
+			case n.State != clusterapi.NodeUp && n.State != clusterapi.NodeDraining:
 				s.log.Info("node up", "node", want.ID, "addr", want.Addr, "was", string(n.State))
+			case needsUp(n, want):
+				s.log.Info("node addresses changed", "node", want.ID, "addr", want.Addr, "was", n.Addr, "internal", want.Internal, "http", want.HTTP)
+			}
+			if known && (newBoot(n) || (n.State != clusterapi.NodeUp && n.State != clusterapi.NodeDraining)) {
+				// A fresh process, or a node back from down: reports of it
+				// being unreachable are about what it was, not what it is.
+				s.clearCooldowns(want.ID)
+			}
+			if known && newBoot(n) {
+				lvl := slog.LevelWarn
+				if n.Boot == "" {
+					lvl = slog.LevelInfo // first seen with a boot
+				}
+				s.log.Log(context.Background(), lvl, "node process restarted: taken out of every bucket another replica holds",
+					"node", want.ID, "boot", req.Boot, "was", n.Boot, "epoch", before, "new_epoch", s.fsm.epoch())
 			}
 		}
 		s.wmu.Unlock()
 		s.kickLoop() // the first table may be due
 	}
+	if len(req.Unreachable) > 0 {
+		s.unreachable(req)
+	}
 
 	out := &clusterapi.HeartbeatResponse{Leader: s.httpAddr, Interval: s.opts.HeartbeatInterval}
 	f := s.fsm
 	f.mu.RLock()
-	if req.Epoch < f.table.Epoch {
+	firstEcho := false
+	if rec := f.nodes[req.NodeID]; req.Boot != "" && rec.Boot == req.Boot {
+		out.Boot = req.Boot
+		s.lmu.Lock()
+		if l := s.live[req.NodeID]; l == nil || l.echoed != req.Boot {
+			if l != nil {
+				l.echoed = req.Boot
+			}
+			firstEcho = true
+		}
+		s.lmu.Unlock()
+	}
+	if req.Epoch < f.table.Epoch || firstEcho {
 		t := cloneTable(f.table)
 		out.Table = &t
 		out.Nodes = tableNodes(&t, f.nodeList())
@@ -498,7 +539,7 @@ func validateNamespace(ns *clusterapi.Namespace) error {
 	}
 	switch ns.Ack {
 	case "":
-		ns.Ack = clusterapi.AckAsync
+		ns.Ack = clusterapi.AckSync
 	case clusterapi.AckAsync, clusterapi.AckSync:
 	default:
 		return errf(http.StatusBadRequest, "namespace %q: ack %q: want %q or %q", ns.Name, ns.Ack, clusterapi.AckAsync, clusterapi.AckSync)

@@ -69,9 +69,7 @@ func (s *Server) run(ctx context.Context) {
 		default:
 			if s.ready.Swap(false) {
 				s.log.Info("config server: lost leadership", "term", s.raft.CurrentTerm())
-				s.lmu.Lock()
-				s.live = map[string]*liveness{}
-				s.lmu.Unlock()
+				s.resetLeaderMemory()
 			}
 			if time.Since(lastRegister) >= 500*time.Millisecond && s.needsRecord() {
 				lastRegister = time.Now()
@@ -93,10 +91,7 @@ func (s *Server) becomeLeader() error {
 	if err := s.raft.Barrier(applyTimeout).Error(); err != nil {
 		return err
 	}
-	s.lmu.Lock()
-	s.live = map[string]*liveness{}
-	s.leaderSince = time.Now()
-	s.lmu.Unlock()
+	s.resetLeaderMemory()
 	s.leaderTerm.Store(term)
 	s.ready.Store(true)
 	s.log.Info("config server: became leader", "term", term, "barrier", time.Since(start))
@@ -120,6 +115,51 @@ func (s *Server) leaderTick() {
 	if err := s.maybeFirstBuild(); err != nil {
 		s.log.Warn("config server: building the first table failed", "err", err)
 	}
+	if err := s.restoreCopies(); err != nil {
+		s.log.Warn("config server: restoring copies failed", "err", err)
+	}
+	if err := s.stampLegacyTerms(); err != nil {
+		s.log.Warn("config server: stamping primary terms failed", "err", err)
+	}
+}
+
+// stampLegacyTerms commits the current table again, at a new epoch, when
+// some bucket has a primary but no term (a table committed before terms
+// existed): the state machine stamps every table it installs, so afterwards
+// every bucket has one. Called with wmu held.
+func (s *Server) stampLegacyTerms() error {
+	cur, _ := s.fsm.routingView()
+	missing := false
+	for b, r := range cur.Replicas {
+		if len(r) > 0 && cur.Terms[b] == 0 {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return nil
+	}
+	nt := *cur
+	nt.Epoch = cur.Epoch + 1
+	t := clusterapi.FromRouting(&nt)
+	if err := s.apply(&entry{Type: opTable, Table: &t, PrevEpoch: cur.Epoch}); err != nil {
+		return err
+	}
+	s.log.Info("primary terms stamped on a table that had none", "epoch", t.Epoch)
+	return nil
+}
+
+// resetLeaderMemory forgets what a leader keeps in memory (liveness,
+// reports, cooldowns, how long buckets have lacked copies): a new leader
+// starts afresh, every node getting a full down timeout from now.
+func (s *Server) resetLeaderMemory() {
+	s.lmu.Lock()
+	s.under = map[uint16]time.Time{}
+	s.live = map[string]*liveness{}
+	s.reported = map[string]time.Time{}
+	s.cooldown = map[[2]string]time.Time{}
+	s.leaderSince = time.Now()
+	s.lmu.Unlock()
 }
 
 // ownRecord is this server's record as it should be in the state.
@@ -210,33 +250,50 @@ func (s *Server) lastSeen(id string) time.Time {
 	return s.leaderSince
 }
 
-// checkDown marks down the nodes that missed heartbeats for DownTimeout.
-// Called with wmu held.
+// checkDown marks down the nodes that missed heartbeats for DownTimeout,
+// or for 3 heartbeat intervals when a peer reported them unreachable within
+// the last DownTimeout (a faster failover: two witnesses). Called with wmu
+// held.
 //
-// A down node keeps its buckets: the table does not change. Primaries move
-// only with replication: promoting a secondary is safe only once the data
-// servers replicate each bucket and the old primary's lease has run out
-// (design, section 5), and until then a promotion would serve stale or
-// missing data. So for now clients get errors for the buckets a down node
-// leads, and the node serves them again when it comes back with the same id
-// (its state goes back to up; its buckets never left it). POST /v1/rebuild
-// is the operator's way to give a dead node's buckets to the others.
+// The entry that marks a node down also takes it out of every bucket that
+// has another replica: where it led, the next replica in the list leads (a
+// new primary term, which fences the old primary's records). DownTimeout
+// (1.5s) is past the data servers' lease (1s), so a primary that is only
+// cut off has stopped serving before its buckets change hands (design,
+// section 5). A bucket it is the only replica of stays with it, unserved
+// until it is back. The buckets it left are remembered (fsm.former) so
+// that restoreCopies gives them back to it first when it returns.
 func (s *Server) checkDown() {
 	now := time.Now()
+	fast := min(3*s.opts.HeartbeatInterval, s.opts.DownTimeout)
 	for _, n := range s.fsm.nodeRecords() {
 		if n.State != clusterapi.NodeUp && n.State != clusterapi.NodeDraining {
 			continue
 		}
 		seen := s.lastSeen(n.ID)
-		if now.Sub(seen) <= s.opts.DownTimeout {
+		limit := s.opts.DownTimeout
+		reported := s.reportedSince(n.ID, now.Add(-s.opts.DownTimeout))
+		if reported {
+			limit = fast
+		}
+		if now.Sub(seen) <= limit {
 			continue
 		}
 		if err := s.apply(&entry{Type: opNodeDown, ID: n.ID}); err != nil {
 			s.log.Warn("config server: marking a node down failed", "node", n.ID, "err", err)
 			return
 		}
-		s.log.Warn("node down", "node", n.ID, "addr", n.Addr, "silent_for", now.Sub(seen).Round(time.Millisecond))
+		s.log.Warn("node down", "node", n.ID, "addr", n.Addr, "silent_for", now.Sub(seen).Round(time.Millisecond),
+			"reported_unreachable", reported, "epoch", s.fsm.epoch())
 	}
+}
+
+// reportedSince reports whether a peer reported node id unreachable after t.
+func (s *Server) reportedSince(id string, t time.Time) bool {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	r, ok := s.reported[id]
+	return ok && r.After(t)
 }
 
 // buildNodes returns the builder's view of the nodes: up nodes usable,
@@ -275,6 +332,17 @@ func routingNode(n clusterapi.Node) routing.Node {
 // build runs the table builder over the current table without skip and
 // commits the result (with skip's removal when skip is set). It returns the
 // table in force afterwards. Called with wmu held.
+//
+// The builder may swap a bucket's primary and secondary for balance, and
+// may lead a bucket by a node new to it; neither is safe now that replicas
+// can lag: a replica that has not caught up must never lead. So the
+// builder's table is post-processed (routing.KeepPrimaries): a bucket whose
+// primary stays a replica keeps it as primary, and one whose primary left
+// is led by its first surviving replica. Primary balance suffers until
+// migration exists: moving a bucket's data to a new primary before it
+// leads is migration (later work). Until then a rebuild still hands a
+// bucket to new nodes without its data when none of its old replicas stays
+// in its list, as before.
 func (s *Server) build(reason, skip string) (*routing.Table, error) {
 	cur, nodes := s.fsm.routingView()
 	states, _ := buildNodes(nodes, skip)
@@ -282,6 +350,13 @@ func (s *Server) build(reason, skip string) (*routing.Table, error) {
 	nt, st, err := routing.Build(cur, states, copies)
 	if err != nil {
 		return nil, errf(http.StatusInternalServerError, "table builder: %v", err)
+	}
+	kept := 0
+	if st.Changed {
+		kept = routing.KeepPrimaries(cur, nt)
+		if routing.SameLayout(cur, nt) {
+			st.Changed = false
+		}
 	}
 	if !st.Changed && skip == "" {
 		return cur, nil
@@ -299,7 +374,7 @@ func (s *Server) build(reason, skip string) (*routing.Table, error) {
 	}
 	s.log.Info("table changed", "reason", reason, "epoch", t.Epoch, "nodes", len(t.Nodes), "copies", copies,
 		"moved", st.Moved, "removed", st.Removed, "moved_fraction", fmt.Sprintf("%.3f", st.MovedFraction),
-		"promotions", st.Promotions, "primary_moves", st.PrimaryMoves, "residual", st.Residual)
+		"promotions", st.Promotions, "primary_moves", st.PrimaryMoves, "residual", st.Residual, "primaries_kept", kept)
 	rt, _ := s.fsm.routingView()
 	return rt, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -102,8 +103,14 @@ type cluster struct {
 
 	interval  time.Duration
 	nsVersion uint64
-	nsByID    map[uint16]clusterapi.Namespace
-	applied   map[uint16]int64 // quotas set on defined namespaces' engines
+	// boot is this process's incarnation; acked once a reply echoed it.
+	// Until then the node installs no table: it may have lost data the
+	// table still credits it with.
+	boot    string
+	acked   bool
+	hc      *http.Client
+	nsByID  map[uint16]clusterapi.Namespace
+	applied map[uint16]int64 // quotas set on defined namespaces' engines
 
 	// Logging state, so that an outage or a refusal is not logged per beat.
 	outage      bool
@@ -123,6 +130,13 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 		clients:  map[string]*clusterapi.Client{},
 		interval: DefaultHeartbeat,
 		applied:  map[uint16]int64{},
+	}
+	c.boot, _ = newNodeID()
+	c.boot = c.boot[:16]
+	if opts.SourceAddr != "" {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(opts.SourceAddr)}}).DialContext
+		c.hc = &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	}
 	if h := d.HTTPAddr(); h != "" {
 		host, port, _ := net.SplitHostPort(h)
@@ -219,6 +233,9 @@ func (c *cluster) send(ctx context.Context, req *clusterapi.HeartbeatRequest) (*
 		cl := c.clients[a]
 		if cl == nil {
 			cl = clusterapi.NewClient([]string{a})
+			if c.hc != nil {
+				cl = clusterapi.NewClientHTTP([]string{a}, c.hc)
+			}
 			c.clients[a] = cl
 		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
@@ -255,6 +272,13 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 		Epoch:     n.Table().Epoch,
 		NSVersion: c.nsVersion,
 		Uptime:    time.Since(n.Started),
+		Boot:      c.boot,
+	}
+	if !c.acked {
+		req.Epoch = 0 // the reply that acknowledges the boot carries the table
+	}
+	if n.Repl != nil {
+		req.Unreachable = n.Repl.Unreachable()
 	}
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		st := ns.Engine.Stats()
@@ -273,8 +297,12 @@ func (c *cluster) apply(r *clusterapi.HeartbeatResponse) {
 	if r.Interval > 0 {
 		c.interval = min(max(r.Interval, 20*time.Millisecond), 10*time.Second)
 	}
+	if !c.acked && r.Boot == c.boot {
+		c.acked = true
+		c.log.Info("config servers handled this process's start", "boot", c.boot)
+	}
 	changed := false
-	if r.Table != nil {
+	if r.Table != nil && c.acked {
 		changed = c.applyTable(r.Table, r.Nodes)
 	}
 	if r.NSVersion > c.nsVersion {
@@ -306,7 +334,22 @@ func (c *cluster) applyTable(t *clusterapi.Table, nodes []clusterapi.Node) bool 
 		return false
 	}
 	c.withSelf(rt)
-	c.d.node.SetTable(rt)
+	if !hasTerms(rt) {
+		// A table without primary terms (from an older config server):
+		// every bucket's term is the epoch, which fences across every
+		// table change, needed or not.
+		c.log.Warn("routing table without primary terms: using its epoch", "epoch", rt.Epoch)
+		for b := range rt.Terms {
+			if len(rt.Replicas[b]) > 0 {
+				rt.Terms[b] = rt.Epoch
+			}
+		}
+	}
+	if repl := c.d.node.Repl; repl != nil {
+		c.d.node.SetServing(rt, repl.Install(rt))
+	} else {
+		c.d.node.SetTable(rt)
+	}
 	_, self := c.d.node.View()
 	primaries, copies := 0, 0
 	for b := range rt.Replicas {
@@ -371,7 +414,12 @@ func (c *cluster) applyQuotas() {
 	// Published before the engines are touched: a namespace created from
 	// now on gets the new quota from the factory.
 	c.d.defs.Store(defs)
+	c.d.reg.Each(func(ns *namespace.Namespace) {
+		def, ok := defs.byID[ns.ID]
+		ns.Async.Store(ok && def.Ack == clusterapi.AckAsync)
+	})
 	for id, ns := range defs.byID {
+		c.d.reg.Get(id).Async.Store(ns.Ack == clusterapi.AckAsync)
 		q := defs.quota(ns)
 		if old, ok := c.applied[id]; ok && old == q {
 			continue
@@ -402,4 +450,14 @@ func holders(t *routing.Table) int {
 		}
 	}
 	return n
+}
+
+// hasTerms reports whether any bucket of t has a primary term.
+func hasTerms(t *routing.Table) bool {
+	for b := range t.Terms {
+		if t.Terms[b] != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -66,7 +66,7 @@ func (f *fakeConfigServer) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(clusterapi.Error{Error: "node " + req.NodeID + " not added"})
 		return
 	}
-	out := clusterapi.HeartbeatResponse{NSVersion: f.nsVersion, Leader: f.leader, Interval: 20 * time.Millisecond}
+	out := clusterapi.HeartbeatResponse{NSVersion: f.nsVersion, Leader: f.leader, Interval: 20 * time.Millisecond, Boot: req.Boot}
 	if f.table != nil && f.table.Epoch != req.Epoch { // sends older tables too, which must be ignored
 		out.Table, out.Nodes = f.table, f.nodes
 	}
@@ -159,8 +159,8 @@ func TestClusterTableAndNamespaces(t *testing.T) {
 		{ID: other, Addr: "10.0.0.9:7000", State: clusterapi.NodeUp},
 	}
 	half := &clusterapi.Table{Epoch: 5, Nodes: []string{other, self}, Ranges: []clusterapi.Range{
-		{First: 0, Last: 8191, Replicas: []int{1, 0}},
-		{First: 8192, Last: 16383, Replicas: []int{0, 1}},
+		{First: 0, Last: 8191, Replicas: []int{1}},
+		{First: 8192, Last: 16383, Replicas: []int{0}},
 	}}
 	f.set(func(f *fakeConfigServer) {
 		f.table, f.nodes = half, nodes

@@ -21,6 +21,7 @@ import (
 	"granary/internal/engine"
 	"granary/internal/engine/mem"
 	"granary/internal/namespace"
+	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/routing"
 	"granary/internal/server"
@@ -64,6 +65,14 @@ type Options struct {
 	// announced to config servers and clients. Empty: the listening address,
 	// which must then not be a wildcard (0.0.0.0, ::) in cluster mode.
 	Advertise string
+
+	// Replication (cluster mode).
+	ClusterSecret string        // secret replication links present; "" = RequirePass
+	Lease         time.Duration // primary lease; 0 = replication.DefaultLease
+	ReplLog       int64         // bytes of the replication log kept for catch-up; 0 = default
+	// SourceAddr is the local IP outgoing connections (replication links,
+	// heartbeats) leave from; "" = chosen by the system.
+	SourceAddr string
 }
 
 // DataServer is a running data server.
@@ -135,9 +144,27 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	}
 
 	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, done: make(chan struct{})}
+	var repl *replication.Replicator
+	if clustered {
+		secret := opts.ClusterSecret
+		if secret == "" {
+			secret = opts.RequirePass
+		}
+		repl = replication.New(replication.Options{
+			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog,
+			SourceAddr: opts.SourceAddr, Logger: opts.Logger,
+		})
+	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
-		return mem.New(mem.Options{Quota: d.quotaOf(id)})
+		e := mem.New(mem.Options{Quota: d.quotaOf(id)})
+		if repl != nil {
+			return repl.Wrap(e, id)
+		}
+		return e
 	})
+	if repl != nil {
+		repl.SetRegistry(reg)
+	}
 	node := &command.Node{
 		ID: id,
 		Config: command.Config{
@@ -149,6 +176,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		},
 		Namespaces: reg,
 		Started:    time.Now(),
+		Repl:       repl,
 	}
 	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
 	if clustered {
@@ -230,6 +258,9 @@ func (d *DataServer) Close() error {
 		// closed under them.
 		for deadline := time.Now().Add(10 * time.Second); len(d.srv.Sessions()) > 0 && time.Now().Before(deadline); {
 			time.Sleep(2 * time.Millisecond)
+		}
+		if d.node.Repl != nil {
+			d.node.Repl.Close()
 		}
 		d.reg.Close()
 		d.lock.release()

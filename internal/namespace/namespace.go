@@ -53,6 +53,10 @@ type Namespace struct {
 	ID     uint16
 	Engine engine.Engine
 	Stats  Stats
+	// Async is set for namespaces whose writes are acknowledged after the
+	// local apply (ack mode async). The default, sync, acknowledges them
+	// once every replica has them.
+	Async atomic.Bool
 }
 
 // Factory creates the engine of a new namespace.
@@ -63,7 +67,19 @@ type Registry struct {
 	mu      sync.Mutex
 	factory Factory
 	byID    [Max + 1]atomic.Pointer[Namespace]
+	list    atomicList // the existing namespaces, in id order: copied on creation
 }
+
+type atomicList struct{ p atomic.Pointer[[]*Namespace] }
+
+func (a *atomicList) Load() []*Namespace {
+	if p := a.p.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (a *atomicList) Store(l []*Namespace) { a.p.Store(&l) }
 
 // NewRegistry returns a registry that creates namespaces on first use with f.
 func NewRegistry(f Factory) *Registry { return &Registry{factory: f} }
@@ -80,6 +96,13 @@ func (r *Registry) Get(id uint16) *Namespace {
 	}
 	ns := &Namespace{ID: id, Engine: r.factory(id)}
 	r.byID[id].Store(ns)
+	list := append([]*Namespace(nil), r.list.Load()...)
+	i := len(list)
+	for i > 0 && list[i-1].ID > id {
+		i--
+	}
+	list = append(list[:i], append([]*Namespace{ns}, list[i:]...)...)
+	r.list.Store(list)
 	return ns
 }
 
@@ -88,12 +111,13 @@ func (r *Registry) Lookup(id uint16) *Namespace { return r.byID[id].Load() }
 
 // Each calls fn for every existing namespace in id order.
 func (r *Registry) Each(fn func(*Namespace)) {
-	for i := range r.byID {
-		if ns := r.byID[i].Load(); ns != nil {
-			fn(ns)
-		}
+	for _, ns := range r.list.Load() {
+		fn(ns)
 	}
 }
+
+// List returns the existing namespaces in id order (do not modify).
+func (r *Registry) List() []*Namespace { return r.list.Load() }
 
 // Close closes every namespace's engine.
 func (r *Registry) Close() {

@@ -92,3 +92,73 @@ func (t *Table) Ranges() []Range {
 	}
 	return out
 }
+
+// KeepPrimaries makes a rebuilt table safe to install over cur: a replica
+// that has not caught up must never lead, so for every bucket whose primary
+// in cur is still one of next's replicas, that node is moved to the front of
+// next's list (the builder may have swapped roles for balance). A bucket
+// whose primary in cur is gone is led by its surviving replica that came
+// first in cur's list, as when a node goes down; its other replicas keep the
+// builder's order. Nodes are matched by ID. A bucket none of whose replicas
+// in next held it in cur keeps the builder's order: it goes to nodes without
+// its data, and moving the data to them first is migration's job.
+//
+// Changed lists get new slices; next's other lists are left as they are. It
+// returns how many buckets it reordered.
+func KeepPrimaries(cur, next *Table) int {
+	if cur == nil || next == nil {
+		return 0
+	}
+	byID := make(map[string]int, len(next.Nodes))
+	for i, n := range next.Nodes {
+		byID[n.ID] = i
+	}
+	toNext := make([]int, len(cur.Nodes))
+	for i, n := range cur.Nodes {
+		toNext[i] = -1
+		if j, ok := byID[n.ID]; ok {
+			toNext[i] = j
+		}
+	}
+	changed := 0
+	for b := range next.Replicas {
+		r := next.Replicas[b]
+		if len(r) < 2 {
+			continue
+		}
+		lead := -1 // position in r of the replica that must lead
+		for _, c := range cur.Replicas[b] {
+			if c < 0 || c >= len(toNext) || toNext[c] < 0 {
+				continue
+			}
+			if i := slices.Index(r, toNext[c]); i >= 0 {
+				lead = i
+				break
+			}
+		}
+		if lead <= 0 {
+			continue
+		}
+		nr := make([]int, 0, len(r))
+		nr = append(nr, r[lead])
+		nr = append(nr, r[:lead]...)
+		nr = append(nr, r[lead+1:]...)
+		next.Replicas[b] = nr
+		changed++
+	}
+	return changed
+}
+
+// SameLayout reports whether a and b list the same nodes (by ID, in order)
+// and the same replicas for every bucket. Epochs and terms are not compared.
+func SameLayout(a, b *Table) bool {
+	if len(a.Nodes) != len(b.Nodes) {
+		return false
+	}
+	for i := range a.Nodes {
+		if a.Nodes[i].ID != b.Nodes[i].ID {
+			return false
+		}
+	}
+	return sameReplicas(a, b)
+}

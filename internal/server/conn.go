@@ -87,10 +87,29 @@ func (c *conn) serve() {
 			r.SetLimits(c.limits())
 		}
 		w.Proto = c.sess.Proto
-		if r.Buffered() == 0 || c.sess.Close {
+		if r.Buffered() == 0 || c.sess.Close || c.sess.ReplPeer != "" {
 			batchStart = true
 			ctx.NS.Stats.Add(&c.sess.Counts)
+			if s := c.sess; len(s.Pending) > 0 || s.LeaseUntil != 0 {
+				// Replicated buckets: the replies go out only once their
+				// writes (and what their reads saw) are committed, and while
+				// this node still held the leases it served them under.
+				ok := node.Repl.Settle(s.Pending, s.LeaseUntil)
+				s.Pending, s.LeaseUntil = s.Pending[:0], 0
+				if !ok {
+					c.srv.log.Debug("replies withheld: not committed or lease lost; closing", "client", c.sess.Addr)
+					return
+				}
+			}
 			if w.Flush() != nil || c.sess.Close {
+				return
+			}
+			if peer := c.sess.ReplPeer; peer != "" {
+				if r.Buffered() != 0 {
+					return // a link sends nothing before the +OK
+				}
+				err := node.Repl.Serve(c.nc, peer)
+				c.srv.log.Debug("replication link ended", "peer", peer, "err", err)
 				return
 			}
 		}

@@ -519,12 +519,77 @@ func (c *cluster) waitTableErr(up int, timeout time.Duration) (*clusterapi.Statu
 				break
 			}
 		}
-		if ok {
-			return st, nil
+		if !ok {
+			continue
 		}
+		if msg := c.notServing(st, up); msg != "" {
+			last = msg
+			continue
+		}
+		return st, nil
 	}
 	return nil, fmt.Errorf("the table was not built within %v: %s", timeout, last)
 }
+
+// notServing says why the cluster does not serve every bucket with its
+// full copies yet ("" when it does): a bucket short of copies (the config
+// servers restore them after a failure), or a primary that answers
+// TRYAGAIN (no lease from its secondaries yet, or fenced after a failover).
+func (c *cluster) notServing(st *clusterapi.Status, up int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	tb, err := clusterapi.NewClient(c.configHTTP()).Table(ctx)
+	if err != nil {
+		return "table: " + err.Error()
+	}
+	want := min(st.Copies, up)
+	for _, r := range tb.Ranges {
+		if len(r.Replicas) < want {
+			return fmt.Sprintf("buckets %d-%d have %d copies, want %d", r.First, r.Last, len(r.Replicas), want)
+		}
+	}
+	owners, err := slotOwners(c.liveData()[0].addr)
+	if err != nil {
+		return "slots: " + err.Error()
+	}
+	// One GET per bucket, pipelined to its primary.
+	keys := bucketKeys()
+	for _, ds := range c.liveData() {
+		msg, _ := oneShot(ds.addr, func(ctx context.Context, rc *redis.Client) (string, error) {
+			pipe := rc.Pipeline()
+			for b, k := range keys {
+				if owners[b] == ds.addr {
+					pipe.Get(ctx, k)
+				}
+			}
+			cmds, _ := pipe.Exec(ctx)
+			for _, cmd := range cmds {
+				if err := cmd.Err(); err != nil && err != redis.Nil {
+					return ds.name + ": " + cmd.String(), nil
+				}
+			}
+			return "", nil
+		})
+		if msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// bucketKeys returns a key in every bucket.
+var bucketKeys = sync.OnceValue(func() []string {
+	keys := make([]string, routing.Buckets)
+	left := routing.Buckets
+	for i := 0; left > 0; i++ {
+		k := "ready:" + strconv.Itoa(i)
+		if b := routing.Bucket([]byte(k)); keys[b] == "" {
+			keys[b] = k
+			left--
+		}
+	}
+	return keys
+})
 
 // ---------------------------------------------------------------------------
 // Readiness and RESP helpers

@@ -1,0 +1,210 @@
+package replication
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"granary/internal/routing"
+)
+
+// Install takes a new routing table: buckets this node no longer holds are
+// dropped, buckets it newly leads without a predecessor are adopted, links
+// to secondaries are started, reset or stopped, and the serving view for
+// commands is returned. Tables arrive in epoch order from one goroutine.
+func (r *Replicator) Install(t *routing.Table) *Serving {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.cur.Load()
+	self := -1
+	for i, n := range t.Nodes {
+		if n.ID == r.opts.Self {
+			self = i
+		}
+	}
+	next := &install{t: t, self: self}
+	sv := &Serving{}
+	now := Mono()
+	pos := r.log.endPos()
+	nss := r.namespaces()
+
+	// Per peer: the buckets it is a secondary of under this node, with
+	// their terms, to tell whether its link must start over.
+	type want struct {
+		buckets []uint16
+		sig     strings.Builder
+	}
+	wants := map[string]*want{}
+	gates := map[string]*Gate{}
+
+	for b := range t.Replicas {
+		bs := &r.b[b]
+		reps := t.Replicas[b]
+		idx := -1
+		if self >= 0 {
+			idx = slices.Index(reps, self)
+		}
+		wasReplica := prev.self >= 0 && slices.Contains(prev.t.Replicas[b], prev.self)
+		bs.mu.Lock()
+		switch {
+		case idx < 0:
+			if wasReplica || bs.held {
+				r.dropLocked(uint16(b), bs, pos, nss)
+			}
+		case idx == 0 && !wasReplica:
+			// Given to this node without a predecessor here: its data
+			// starts empty (the config servers decided nothing is lost,
+			// or nothing could be saved).
+			r.dropLocked(uint16(b), bs, pos, nss)
+			bs.adopt(pos)
+		}
+		held := bs.held
+		bs.mu.Unlock()
+
+		switch {
+		case idx < 0:
+			continue
+		case idx > 0:
+			sv.Role[b] = RoleReplica
+			continue
+		case !held:
+			sv.Role[b] = RoleBlocked
+			continue
+		}
+		sv.Role[b] = RolePrimary
+		term := t.Terms[b]
+		next.lead[b] = term
+		// Fence: after a change of primary, serve only once the old
+		// primary's lease from this node has run out.
+		var from int64
+		if pp := prev.t.Primary(uint16(b)); pp >= 0 && pp < len(prev.t.Nodes) && prev.t.Nodes[pp].ID != r.opts.Self {
+			if g, ok := r.grants[prev.t.Nodes[pp].ID]; ok {
+				from = g + r.lease + r.margin()
+			}
+		}
+		var key strings.Builder
+		key.WriteString(itoa(from))
+		for _, x := range reps[1:] {
+			id := t.Nodes[x].ID
+			key.WriteString("," + id)
+			w := wants[id]
+			if w == nil {
+				w = &want{}
+				wants[id] = w
+			}
+			w.buckets = append(w.buckets, uint16(b))
+			w.sig.WriteString(itoa(int64(b)) + ":" + itoa(int64(term)) + ",")
+		}
+		if len(reps) == 1 && from <= now {
+			continue // no secondary, no fence: nothing to wait for
+		}
+		g := gates[key.String()]
+		if g == nil {
+			g = &Gate{From: from}
+			g.Until.Store(math.MaxInt64)
+			gates[key.String()] = g
+		}
+		sv.Gate[b] = g
+	}
+
+	// Links: keep, reset or start one per wanted peer; stop the rest.
+	for id, w := range wants {
+		x := slices.IndexFunc(t.Nodes, func(n routing.Node) bool { return n.ID == id })
+		addr := nodeAddr(t.Nodes[x])
+		l := r.links[id]
+		if l == nil {
+			l = newLink(r, id)
+			r.links[id] = l
+		}
+		l.configure(addr, t.Epoch, w.buckets, w.sig.String())
+	}
+	for id, l := range r.links {
+		if wants[id] == nil {
+			l.stop()
+			delete(r.links, id)
+		}
+	}
+	for b := range t.Replicas {
+		if next.lead[b] == 0 {
+			continue
+		}
+		for _, x := range t.Replicas[b][1:] {
+			next.secs[b] = append(next.secs[b], r.links[t.Nodes[x].ID])
+		}
+	}
+	// Gates: their peers' links, and the leases those hold now.
+	list := make([]*Gate, 0, len(gates))
+	for key, g := range gates {
+		for _, id := range strings.Split(key, ",")[1:] {
+			g.peers = append(g.peers, r.links[id])
+		}
+		g.refresh()
+		list = append(list, g)
+	}
+	r.gates.Store(&list)
+	r.epoch.Store(t.Epoch)
+	r.cur.Store(next)
+	for b := range t.Replicas {
+		if next.lead[b] != 0 {
+			r.recompute(next, uint16(b))
+		}
+	}
+	r.signalAlways()
+	return sv
+}
+
+// dropLocked removes the bucket's data from namespaces nss. Called with
+// the bucket's lock held.
+func (r *Replicator) dropLocked(b uint16, bs *bucketState, pos uint64, nss []*namespaceT) {
+	for _, ns := range nss {
+		inner(ns.Engine).DropBucket(b)
+	}
+	bs.drop(pos)
+}
+
+// namespaces lists the namespaces that exist now.
+func (r *Replicator) namespaces() []*namespaceT {
+	if r.reg == nil {
+		return nil
+	}
+	return r.reg.List()
+}
+
+// refreshGates recomputes every gate's lease (after a pong).
+func (r *Replicator) refreshGates() {
+	if p := r.gates.Load(); p != nil {
+		for _, g := range *p {
+			g.refresh()
+		}
+	}
+}
+
+// signalAlways wakes Settle's waiters whether or not any is counted.
+func (r *Replicator) signalAlways() {
+	r.cmu.Lock()
+	close(r.cch)
+	r.cch = make(chan struct{})
+	r.cmu.Unlock()
+}
+
+func itoa(v int64) string {
+	var b [20]byte
+	i := len(b)
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

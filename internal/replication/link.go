@@ -1,0 +1,558 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"granary/internal/engine"
+	"granary/internal/routing"
+)
+
+// batchBytes bounds the records of one frame.
+const batchBytes = 256 << 10
+
+// link is a primary's stream to one peer that is a secondary of some of its
+// buckets. One goroutine connects, catches the peer up and streams; another
+// reads the peer's acknowledgements and pongs.
+type link struct {
+	r    *Replicator
+	peer string
+
+	acked      [routing.Buckets]atomic.Uint64 // LSN the peer acknowledged, per bucket
+	leaseUntil atomic.Int64                   // Mono ms
+	lastOK     atomic.Int64                   // Mono ms of the last pong or ack
+	ackedPos   atomic.Uint64                  // log position up to which the peer acknowledged
+	since      int64                          // Mono ms the link was created
+
+	mu      sync.Mutex
+	addr    string
+	epoch   uint64
+	buckets []uint16
+	sig     string        // buckets and terms the current connection serves
+	kick    chan struct{} // reconnect with the new configuration
+	cancel  context.CancelFunc
+}
+
+func newLink(r *Replicator, peer string) *link {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), since: Mono()}
+	l.lastOK.Store(Mono())
+	go l.run(ctx)
+	return l
+}
+
+// configure sets what the link streams; a change of buckets or terms makes
+// it reconnect and catch the peer up again.
+func (l *link) configure(addr string, epoch uint64, buckets []uint16, sig string) {
+	l.mu.Lock()
+	changed := sig != l.sig || addr != l.addr
+	l.addr, l.epoch, l.buckets, l.sig = addr, epoch, buckets, sig
+	l.mu.Unlock()
+	if changed {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *link) stop() { l.cancel() }
+
+func (l *link) config() (addr string, epoch uint64, buckets []uint16) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addr, l.epoch, l.buckets
+}
+
+// run connects and streams until stopped, backing off after failures.
+func (l *link) run(ctx context.Context) {
+	backoff := 20 * time.Millisecond
+	for ctx.Err() == nil {
+		select {
+		case <-l.kick: // the session below starts from the newest configuration anyway
+		default:
+		}
+		err := l.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errKicked) {
+			backoff = 20 * time.Millisecond
+			continue
+		}
+		l.r.stats.LinkResets.Add(1)
+		l.r.slog.Debug("replication link down", "peer", l.peer, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		case <-l.kick:
+		}
+		backoff = min(backoff*2, l.r.opts.Lease/2)
+	}
+}
+
+var errKicked = errors.New("replication: configuration changed")
+
+// pendingFrame is a sent frame awaiting its ack, with the LSNs the ack
+// confirms.
+type pendingFrame struct {
+	seq  uint64
+	pos  uint64 // log position the frame brings the peer to (0: none)
+	lsns []bucketLSN
+	sent int64 // Mono ms, for pings
+	ping bool
+}
+
+type bucketLSN struct {
+	b   uint16
+	lsn uint64
+}
+
+// conn is one connection's sending state.
+type sender struct {
+	l    *link
+	nc   net.Conn
+	w    *bufio.Writer
+	seq  uint64
+	pos  uint64 // log position streamed up to
+	mu   sync.Mutex
+	wait []pendingFrame
+	buf  []byte
+}
+
+func (s *sender) frame(kind byte, payload []byte, lsns []bucketLSN, ping bool) error {
+	s.seq++
+	s.mu.Lock()
+	s.wait = append(s.wait, pendingFrame{seq: s.seq, pos: s.pos, lsns: lsns, sent: Mono(), ping: ping})
+	s.mu.Unlock()
+	binary.BigEndian.PutUint64(payload[:8], s.seq)
+	s.l.r.stats.BytesSent.Add(uint64(len(payload) + 5))
+	return writeFrame(s.w, kind, payload)
+}
+
+// session is one connection: handshake, catch-up, stream.
+func (l *link) session(ctx context.Context) error {
+	addr, epoch, buckets := l.config()
+	r := l.r
+	d := net.Dialer{Timeout: r.opts.Lease}
+	if r.opts.SourceAddr != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(r.opts.SourceAddr)}
+	}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	defer stop()
+	br := bufio.NewReaderSize(nc, 64<<10)
+	w := bufio.NewWriterSize(nc, 256<<10)
+
+	// Upgrade the RESP connection.
+	nc.SetDeadline(time.Now().Add(2 * r.opts.Lease))
+	fmt.Fprintf(w, "*3\r\n$12\r\nGRANARY.REPL\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(r.opts.Secret), r.opts.Secret, len(r.opts.Self), r.opts.Self)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+OK\r\n" {
+		return fmt.Errorf("replication: peer refused the link: %q", line)
+	}
+	var hello [8]byte
+	binary.BigEndian.PutUint64(hello[:], epoch)
+	// The log position from which the stream takes over from catch-up.
+	cursor := r.log.endPos()
+	if err := writeFrame(w, fHello, hello[:]); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	kind, payload, _, err := readFrame(br, nil)
+	if err != nil {
+		return err
+	}
+	if kind == fReject {
+		return fmt.Errorf("replication: peer refused: %s", payload[min(2, len(payload)):])
+	}
+	if kind != fState || len(payload) != routing.Buckets*stateEntry {
+		return fmt.Errorf("replication: expected the peer's state")
+	}
+	state := make([]peerState, routing.Buckets)
+	for b := range state {
+		p := payload[b*stateEntry:]
+		state[b] = peerState{lsn: binary.BigEndian.Uint64(p), term: binary.BigEndian.Uint64(p[8:]), held: p[16] == 1}
+	}
+	nc.SetDeadline(time.Time{})
+
+	s := &sender{l: l, nc: nc, w: w, pos: cursor}
+	for b := range l.acked {
+		l.acked[b].Store(0)
+	}
+	replay, snaps, equal, empty := l.plan(buckets, state)
+	cur := r.cur.Load()
+	for _, b := range equal {
+		l.acked[b].Store(state[b].lsn)
+		if r.recompute(cur, b) {
+			r.signal()
+		}
+	}
+	for b, from := range replay {
+		l.acked[b].Store(from)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- l.readAcks(br, s) }()
+
+	wake := r.log.subscribe()
+	defer r.log.unsubscribe(wake)
+	// Empty buckets in frames of many, per term.
+	byTerm := map[uint64][]uint16{}
+	for _, b := range empty {
+		byTerm[cur.lead[b]] = append(byTerm[cur.lead[b]], b)
+	}
+	for term, bs := range byTerm {
+		p := make([]byte, 16, 16+2*len(bs))
+		binary.BigEndian.PutUint64(p[8:], term)
+		lsns := make([]bucketLSN, len(bs))
+		for i, b := range bs {
+			p = binary.BigEndian.AppendUint16(p, b)
+			lsns[i] = bucketLSN{b, 0}
+		}
+		if err := s.frame(fEmpty, p, lsns, false); err != nil {
+			return err
+		}
+	}
+	// Equal buckets: tell the peer they are caught up.
+	for _, b := range equal {
+		if err := s.synced(b, cur.lead[b]); err != nil {
+			return err
+		}
+	}
+	if len(replay) > 0 {
+		if err := s.replay(replay, cursor); err != nil {
+			return err
+		}
+	}
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	inSet := make([]bool, routing.Buckets)
+	for _, b := range buckets {
+		inSet[b] = true
+	}
+	for _, b := range snaps {
+		if err := s.snapshot(b); err != nil {
+			return err
+		}
+		if err := s.maybePing(epoch); err != nil {
+			return err
+		}
+	}
+	ping := time.NewTicker(r.opts.Lease / 4)
+	defer ping.Stop()
+	if err := s.ping(epoch); err != nil {
+		return err
+	}
+	for {
+		if err := s.stream(&cursor, inSet); err != nil {
+			return err
+		}
+		if err := s.w.Flush(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-l.kick:
+			return errKicked
+		case <-ping.C:
+			if err := s.ping(epoch); err != nil {
+				return err
+			}
+		case <-wake:
+		}
+	}
+}
+
+// plan decides each bucket's catch-up from the peer's state.
+func (l *link) plan(buckets []uint16, state []peerState) (replay map[uint16]uint64, snaps, equal, empty []uint16) {
+	r := l.r
+	replay = map[uint16]uint64{}
+	for _, b := range buckets {
+		bs := &r.b[b]
+		ps := state[b]
+		bs.mu.Lock()
+		my := bs.lsn.Load()
+		t, known := bs.termAt(ps.lsn)
+		ok := ps.held && bs.held && known && t == ps.term && ps.lsn <= my
+		switch {
+		case ok && ps.lsn == my:
+			equal = append(equal, b)
+			r.stats.CatchupNone.Add(1)
+		case ok && ps.lsn+1 >= bs.replayFrom.Load():
+			replay[b] = ps.lsn
+			r.stats.CatchupReplay.Add(1)
+		case bs.held && my == 0:
+			// Never written: the peer only needs to drop what it has.
+			empty = append(empty, b)
+			r.stats.CatchupEmpty.Add(1)
+		default:
+			snaps = append(snaps, b)
+			r.stats.CatchupSnapshot.Add(1)
+		}
+		bs.mu.Unlock()
+	}
+	return replay, snaps, equal, empty
+}
+
+// synced tells the peer it holds a prefix of bucket b's history in term.
+func (s *sender) synced(b uint16, term uint64) error {
+	p := make([]byte, 18)
+	binary.BigEndian.PutUint16(p[8:], b)
+	binary.BigEndian.PutUint64(p[10:], term)
+	return s.frame(fSynced, p, nil, false)
+}
+
+// replay sends the records the peer misses from the log, up to cursor, and
+// then marks those buckets caught up.
+func (s *sender) replay(from map[uint16]uint64, cursor uint64) error {
+	r := s.l.r
+	start, _ := r.log.bounds()
+	resetPos := map[uint16]uint64{}
+	for b := range from {
+		bs := &r.b[b]
+		bs.mu.Lock()
+		resetPos[b] = bs.resetPos
+		bs.mu.Unlock()
+	}
+	pos := start
+	var chunk []byte
+	for pos < cursor {
+		var ok bool
+		var next uint64
+		chunk, next, ok = r.log.read(pos, cursor, chunk[:0], batchBytes)
+		if !ok {
+			return errors.New("replication: log trimmed during replay")
+		}
+		at := pos
+		out := append(s.buf[:0], make([]byte, 8)...)
+		var lsns []bucketLSN
+		for off := 0; off < len(chunk); {
+			b, lsn, n := peekBucketLSN(chunk[off:])
+			if f, ok := from[b]; ok && lsn > f && at >= resetPos[b] {
+				out = append(out, chunk[off:off+n]...)
+				lsns = append(lsns, bucketLSN{b, lsn})
+				r.stats.RecordsSent.Add(1)
+			}
+			off += n
+			at += uint64(n)
+		}
+		if len(lsns) > 0 {
+			if err := s.frame(fBatch, out, lsns, false); err != nil {
+				return err
+			}
+		}
+		s.buf = out
+		pos = next
+	}
+	cur := r.cur.Load()
+	for b := range from {
+		if err := s.synced(b, cur.lead[b]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot streams bucket b's items from every namespace, under the
+// bucket's lock (writes to it wait; a bucket is 1/16384 of the data).
+func (s *sender) snapshot(b uint16) error {
+	r := s.l.r
+	bs := &r.b[b]
+	term := r.cur.Load().lead[b]
+	begin := make([]byte, 18)
+	binary.BigEndian.PutUint16(begin[8:], b)
+	binary.BigEndian.PutUint64(begin[10:], term)
+
+	var frames [][]byte
+	cur := make([]byte, 10, batchBytes+1024)
+	binary.BigEndian.PutUint16(cur[8:], b)
+	now := time.Now().UnixMilli()
+	bs.mu.Lock()
+	// Listed under the lock: a namespace created since is in it if it
+	// could have written to the bucket.
+	nss := r.namespaces()
+	lsn := bs.lsn.Load()
+	for _, ns := range nss {
+		func() {
+			inner(ns.Engine).ScanBucket(b, now, func(key []byte, it *engine.Item) bool {
+				rec := record{kind: recPut, ns: ns.ID, bucket: b, key: key, item: *it}
+				cur = rec.appendTo(cur)
+				if len(cur) >= batchBytes {
+					frames = append(frames, cur)
+					cur = make([]byte, 10, batchBytes+1024)
+					binary.BigEndian.PutUint16(cur[8:], b)
+				}
+				return true
+			})
+		}()
+	}
+	bs.mu.Unlock()
+	if len(cur) > 10 {
+		frames = append(frames, cur)
+	}
+	if err := s.frame(fSnapBegin, begin, nil, false); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := s.frame(fSnapData, f, nil, false); err != nil {
+			return err
+		}
+	}
+	end := make([]byte, 26)
+	binary.BigEndian.PutUint16(end[8:], b)
+	binary.BigEndian.PutUint64(end[10:], lsn)
+	binary.BigEndian.PutUint64(end[18:], term)
+	return s.frame(fSnapEnd, end, []bucketLSN{{b, lsn}}, false)
+}
+
+// stream sends the log's new records of the link's buckets.
+func (s *sender) stream(cursor *uint64, inSet []bool) error {
+	r := s.l.r
+	for {
+		end := r.log.endPos()
+		if *cursor >= end {
+			return nil
+		}
+		chunk, next, ok := r.log.read(*cursor, end, s.buf[:0], batchBytes)
+		if !ok {
+			return errors.New("replication: peer fell behind the log")
+		}
+		out := make([]byte, 8, len(chunk)+8)
+		var lsns []bucketLSN
+		for off := 0; off < len(chunk); {
+			b, lsn, n := peekBucketLSN(chunk[off:])
+			if inSet[b] {
+				out = append(out, chunk[off:off+n]...)
+				lsns = append(lsns, bucketLSN{b, lsn})
+				r.stats.RecordsSent.Add(1)
+			}
+			off += n
+		}
+		s.buf = chunk
+		*cursor = next
+		s.pos = next
+		if len(lsns) > 0 {
+			if err := s.frame(fBatch, out, lsns, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ping asks for a lease, naming the table this node holds now (which may
+// be newer than the one the session started with).
+func (s *sender) ping(uint64) error {
+	p := make([]byte, 16)
+	binary.BigEndian.PutUint64(p[8:], s.l.r.epoch.Load())
+	return s.frame(fPing, p, nil, true)
+}
+
+// maybePing pings when the last ping is older than a quarter lease (during
+// a long catch-up).
+func (s *sender) maybePing(epoch uint64) error {
+	s.mu.Lock()
+	last := int64(0)
+	for i := len(s.wait) - 1; i >= 0; i-- {
+		if s.wait[i].ping {
+			last = s.wait[i].sent
+			break
+		}
+	}
+	s.mu.Unlock()
+	if Mono()-last < s.l.r.lease/4 {
+		return nil
+	}
+	if err := s.ping(epoch); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+// readAcks handles the peer's frames until the connection fails.
+func (l *link) readAcks(br *bufio.Reader, s *sender) error {
+	r := l.r
+	var buf []byte
+	for {
+		s.nc.SetReadDeadline(time.Now().Add(3 * r.opts.Lease))
+		kind, payload, nb, err := readFrame(br, buf)
+		buf = nb
+		if err != nil {
+			s.nc.Close()
+			return err
+		}
+		switch kind {
+		case fAck, fPong:
+			if len(payload) < 8 {
+				s.nc.Close()
+				return errors.New("replication: short ack")
+			}
+			seq := binary.BigEndian.Uint64(payload)
+			granted := kind == fPong && len(payload) > 8 && payload[8] == 1
+			l.lastOK.Store(Mono())
+			s.mu.Lock()
+			i := 0
+			cur := r.cur.Load()
+			advanced := false
+			for ; i < len(s.wait) && s.wait[i].seq <= seq; i++ {
+				f := &s.wait[i]
+				for _, x := range f.lsns {
+					a := &l.acked[x.b]
+					if x.lsn > a.Load() {
+						a.Store(x.lsn)
+					}
+					if r.recompute(cur, x.b) {
+						advanced = true
+					}
+				}
+				if f.pos > l.ackedPos.Load() {
+					l.ackedPos.Store(f.pos)
+				}
+				if f.ping && f.seq == seq && granted {
+					l.leaseUntil.Store(f.sent + r.lease)
+					r.refreshGates()
+				}
+			}
+			s.wait = s.wait[i:]
+			s.mu.Unlock()
+			if advanced {
+				r.signal()
+			}
+		case fReject:
+			r.stats.Rejected.Add(1)
+			s.nc.Close()
+			msg := ""
+			if len(payload) > 2 {
+				msg = string(payload[2:])
+			}
+			return fmt.Errorf("replication: peer rejected bucket %d: %s", binary.BigEndian.Uint16(payload), msg)
+		default:
+			s.nc.Close()
+			return fmt.Errorf("replication: unexpected frame %d from the peer", kind)
+		}
+	}
+}

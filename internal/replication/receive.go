@@ -1,0 +1,283 @@
+package replication
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"granary/internal/engine"
+	"granary/internal/routing"
+)
+
+// Accept checks a link's credentials (GRANARY.REPL secret id).
+func (r *Replicator) Accept(secret, peer string) bool {
+	return subtle.ConstantTimeCompare([]byte(secret), []byte(r.opts.Secret)) == 1 && peer != r.opts.Self
+}
+
+// Serve runs the secondary's side of a link from primary peer on an
+// upgraded connection, until it fails. The caller has sent +OK.
+func (r *Replicator) Serve(nc net.Conn, peer string) error {
+	br := bufio.NewReaderSize(nc, 256<<10)
+	w := bufio.NewWriterSize(nc, 64<<10)
+	rv := &receiver{r: r, peer: peer, w: w}
+	var buf []byte
+	for {
+		nc.SetReadDeadline(time.Now().Add(3 * r.opts.Lease))
+		kind, payload, nb, err := readFrame(br, buf)
+		buf = nb
+		if err != nil {
+			return err
+		}
+		if err := rv.handle(kind, payload); err != nil {
+			var rej *rejection
+			if errors.As(err, &rej) {
+				r.stats.Rejected.Add(1)
+				p := binary.BigEndian.AppendUint16(nil, rej.bucket)
+				writeFrame(w, fReject, append(p, rej.reason...))
+				w.Flush()
+			}
+			return err
+		}
+		// Acknowledge once the frames at hand are applied.
+		if br.Buffered() == 0 && rv.ackDue != 0 {
+			p := binary.BigEndian.AppendUint64(nil, rv.ackDue)
+			if err := writeFrame(w, fAck, p); err != nil {
+				return err
+			}
+			rv.ackDue = 0
+		}
+		if br.Buffered() == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+type rejection struct {
+	bucket uint16
+	reason string
+}
+
+func (e *rejection) Error() string {
+	return fmt.Sprintf("replication: bucket %d: %s", e.bucket, e.reason)
+}
+
+// receiver is the secondary's state of one link.
+type receiver struct {
+	r      *Replicator
+	peer   string
+	w      *bufio.Writer
+	ackDue uint64
+	snap   int // bucket being snapshotted, -1 none
+	rec    record
+}
+
+func (rv *receiver) handle(kind byte, p []byte) error {
+	r := rv.r
+	switch kind {
+	case fHello:
+		rv.snap = -1
+		return rv.sendState()
+	case fPing:
+		if len(p) < 16 {
+			return errors.New("replication: short ping")
+		}
+		seq, epoch := binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
+		// Grant only to a primary whose table is at least as new as ours:
+		// one we deposed, still holding an old table, gets no lease.
+		grant := epoch >= r.epoch.Load()
+		out := binary.BigEndian.AppendUint64(nil, seq)
+		if grant {
+			r.mu.Lock()
+			r.grants[rv.peer] = Mono()
+			r.mu.Unlock()
+			out = append(out, 1)
+		} else {
+			out = append(out, 0)
+		}
+		rv.ackDue = 0 // the pong acknowledges everything before it
+		return writeFrame(rv.w, fPong, out)
+	}
+	if len(p) < 8 {
+		return errors.New("replication: short frame")
+	}
+	seq := binary.BigEndian.Uint64(p)
+	rv.ackDue = seq
+	p = p[8:]
+	switch kind {
+	case fBatch:
+		for len(p) > 0 {
+			n, err := decodeRecord(p, &rv.rec)
+			if err != nil {
+				return err
+			}
+			if err := rv.apply(p[:n], &rv.rec); err != nil {
+				return err
+			}
+			p = p[n:]
+		}
+	case fSnapBegin:
+		b, bs, err := rv.bucketFrame(p)
+		if err != nil {
+			return err
+		}
+		bs.mu.Lock()
+		r.dropLocked(b, bs, r.log.endPos(), r.namespaces())
+		bs.mu.Unlock()
+		rv.snap = int(b)
+	case fSnapData:
+		if len(p) < 2 || int(binary.BigEndian.Uint16(p)) != rv.snap {
+			return errors.New("replication: snapshot data out of place")
+		}
+		b := uint16(rv.snap)
+		p = p[2:]
+		now := time.Now().UnixMilli()
+		for len(p) > 0 {
+			n, err := decodeRecord(p, &rv.rec)
+			if err != nil {
+				return err
+			}
+			if rv.rec.bucket != b || rv.rec.kind != recPut {
+				return errors.New("replication: snapshot record out of place")
+			}
+			inner(r.reg.Get(rv.rec.ns).Engine).Set(b, rv.rec.key, rv.rec.item, now)
+			p = p[n:]
+		}
+	case fSnapEnd:
+		if len(p) < 18 || int(binary.BigEndian.Uint16(p)) != rv.snap {
+			return errors.New("replication: snapshot end out of place")
+		}
+		b, lsn, term := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:]), binary.BigEndian.Uint64(p[10:])
+		if err := rv.check(b, term); err != nil {
+			return err
+		}
+		bs := &r.b[b]
+		bs.mu.Lock()
+		bs.install(r.log.endPos(), lsn, term)
+		bs.mu.Unlock()
+		rv.snap = -1
+	case fEmpty:
+		if len(p) < 8 || len(p)%2 != 0 {
+			return errors.New("replication: bad empty frame")
+		}
+		term := binary.BigEndian.Uint64(p)
+		for q := p[8:]; len(q) > 0; q = q[2:] {
+			b := binary.BigEndian.Uint16(q)
+			if err := rv.check(b, term); err != nil {
+				return err
+			}
+			bs := &r.b[b]
+			bs.mu.Lock()
+			r.dropLocked(b, bs, r.log.endPos(), r.namespaces())
+			bs.install(r.log.endPos(), 0, term)
+			bs.mu.Unlock()
+		}
+	case fSynced:
+		_, bs, err := rv.bucketFrame(p)
+		if err != nil {
+			return err
+		}
+		bs.mu.Lock()
+		bs.setHeld(true)
+		bs.mu.Unlock()
+	default:
+		return fmt.Errorf("replication: unexpected frame %d", kind)
+	}
+	return nil
+}
+
+// bucketFrame decodes a frame about one bucket (bucket(2) term(8)) and
+// checks that its sender may send it.
+func (rv *receiver) bucketFrame(p []byte) (uint16, *bucketState, error) {
+	if len(p) < 10 {
+		return 0, nil, errors.New("replication: short frame")
+	}
+	b, term := binary.BigEndian.Uint16(p), binary.BigEndian.Uint64(p[2:])
+	if err := rv.check(b, term); err != nil {
+		return 0, nil, err
+	}
+	return b, &rv.r.b[b], nil
+}
+
+// check accepts a frame for bucket b in term only from the bucket's primary
+// in this node's table, in that table's term, with this node a secondary.
+func (rv *receiver) check(b uint16, term uint64) error {
+	cur := rv.r.cur.Load()
+	t := cur.t
+	p := t.Primary(b)
+	switch {
+	case p < 0 || t.Nodes[p].ID != rv.peer:
+		if term > t.Terms[b] {
+			return &rejection{b, "table behind the primary's; retry"}
+		}
+		return &rejection{b, "not the bucket's primary"}
+	case term < t.Terms[b]:
+		return &rejection{b, "stale term"}
+	case term > t.Terms[b]:
+		return &rejection{b, "table behind the primary's; retry"}
+	case cur.self < 0 || !slices.Contains(t.Replicas[b][1:], cur.self):
+		return &rejection{b, "not a secondary of the bucket"}
+	}
+	return nil
+}
+
+// apply applies one streamed record (raw is its encoding) in LSN order.
+func (rv *receiver) apply(raw []byte, rec *record) error {
+	r := rv.r
+	b := rec.bucket
+	if err := rv.check(b, rec.term); err != nil {
+		return err
+	}
+	bs := &r.b[b]
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if !bs.held {
+		return &rejection{b, "record for a bucket not caught up"}
+	}
+	last := bs.lsn.Load()
+	switch {
+	case rec.lsn <= last:
+		return nil // already applied (catch-up overlaps the stream)
+	case rec.lsn != last+1:
+		return &rejection{b, fmt.Sprintf("gap: have %d, got %d", last, rec.lsn)}
+	}
+	e := inner(r.reg.Get(rec.ns).Engine)
+	now := time.Now().UnixMilli()
+	switch rec.kind {
+	case recPut:
+		e.Set(b, rec.key, rec.item, now)
+	case recDel:
+		e.Update(b, rec.key, now, func(*engine.Item) (engine.Item, engine.Op) { return engine.Item{}, engine.OpDelete })
+	case recDrop:
+		e.DropBucket(b)
+	}
+	bs.advance(rec.lsn, rec.term)
+	r.log.appendRaw(raw)
+	r.stats.RecordsApplied.Add(1)
+	return nil
+}
+
+// sendState reports every bucket's (LSN, term of that entry, held).
+func (rv *receiver) sendState() error {
+	r := rv.r
+	out := make([]byte, routing.Buckets*stateEntry)
+	for b := range r.b {
+		bs := &r.b[b]
+		bs.mu.Lock()
+		p := out[b*stateEntry:]
+		if bs.held {
+			lsn := bs.lsn.Load()
+			binary.BigEndian.PutUint64(p, lsn)
+			binary.BigEndian.PutUint64(p[8:], bs.lastTerm())
+			p[16] = 1
+		}
+		bs.mu.Unlock()
+	}
+	return writeFrame(rv.w, fState, out)
+}

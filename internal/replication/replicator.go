@@ -1,0 +1,353 @@
+package replication
+
+import (
+	"log/slog"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"granary/internal/namespace"
+	"granary/internal/routing"
+)
+
+// Defaults.
+const (
+	DefaultLease    = time.Second
+	DefaultLogBytes = 64 << 20
+	// DefaultSettleTimeout bounds how long a reply waits for its writes to
+	// commit; past it the connection is closed (the outcome is unknown to
+	// the client, as after a timeout). The config servers take a silent
+	// secondary out well within it.
+	DefaultSettleTimeout = 10 * time.Second
+)
+
+// Options configure a Replicator.
+type Options struct {
+	Self       string        // this node's id
+	Secret     string        // cluster secret peers must present ("" = none)
+	Lease      time.Duration // 0 = DefaultLease
+	LogBytes   int64         // 0 = DefaultLogBytes
+	SourceAddr string        // local IP for outgoing links ("" = any)
+	// SettleTimeout: 0 = DefaultSettleTimeout.
+	SettleTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+// Role is what a node does for a bucket, as commands see it.
+type Role uint8
+
+// Roles.
+const (
+	RoleNone    Role = iota // not a replica
+	RolePrimary             // primary with the bucket's data: serves it (within its gate)
+	RoleBlocked             // primary without caught-up data: TRYAGAIN
+	RoleReplica             // secondary: READONLY reads once Held
+)
+
+// Gate is a primary's permission to serve a set of buckets: from the end of
+// its fence (From) until its secondaries' leases run out (Until), both on
+// the Mono clock.
+type Gate struct {
+	Until atomic.Int64
+	From  int64
+	peers []*link
+}
+
+func (g *Gate) refresh() {
+	u := int64(math.MaxInt64)
+	for _, l := range g.peers {
+		u = min(u, l.leaseUntil.Load())
+	}
+	g.Until.Store(u)
+}
+
+// Serving is the per-bucket view a routing table gives commands.
+type Serving struct {
+	Role [routing.Buckets]Role
+	Gate [routing.Buckets]*Gate
+}
+
+var monoBase = time.Now()
+
+// Mono returns milliseconds on the process's monotonic clock.
+func Mono() int64 { return MonoOf(time.Now()) }
+
+// MonoOf returns t (read with time.Now) on the Mono clock.
+func MonoOf(t time.Time) int64 { return int64(t.Sub(monoBase) / time.Millisecond) }
+
+// Pending is a reply's wait: bucket's entry LSN, written in term, must be
+// committed before the reply goes out.
+type Pending struct {
+	Bucket uint16
+	LSN    uint64
+	Term   uint64
+}
+
+// install is one routing table as replication uses it.
+type install struct {
+	t    *routing.Table
+	self int
+	// lead[b] is the term in which this node leads bucket b with its data
+	// (0: not leading).
+	lead [routing.Buckets]uint64
+	secs [routing.Buckets][]*link
+}
+
+// Replicator is a data server's replication: its log, its links to the
+// secondaries of the buckets it leads, and the streams from its primaries.
+type Replicator struct {
+	opts  Options
+	log   *wlog
+	b     [routing.Buckets]bucketState
+	reg   *namespace.Registry
+	lease int64 // ms
+	slog  *slog.Logger
+
+	cur atomic.Pointer[install]
+
+	mu     sync.Mutex // installs, links, grants
+	links  map[string]*link
+	grants map[string]int64 // peer id -> Mono ms of the last lease granted to it
+	gates  atomic.Pointer[[]*Gate]
+	epoch  atomic.Uint64
+
+	cmu     sync.Mutex
+	cch     chan struct{} // closed when a commit advances or the table changes
+	waiting atomic.Int32
+
+	stats Stats
+}
+
+// Stats are replication counters for metrics.
+type Stats struct {
+	CatchupNone     atomic.Uint64 // bucket catch-ups that found the peer equal
+	CatchupReplay   atomic.Uint64 // by log replay
+	CatchupSnapshot atomic.Uint64 // by snapshot
+	CatchupEmpty    atomic.Uint64 // buckets with no entry yet: reset to empty
+	RecordsSent     atomic.Uint64
+	RecordsApplied  atomic.Uint64
+	BytesSent       atomic.Uint64
+	Rejected        atomic.Uint64 // records or frames refused as secondary
+	SettleTimeouts  atomic.Uint64 // replies given up on (connection closed)
+	LinkResets      atomic.Uint64
+}
+
+// New returns a Replicator; SetRegistry must be called before it serves.
+func New(opts Options) *Replicator {
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.LogBytes <= 0 {
+		opts.LogBytes = DefaultLogBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SettleTimeout <= 0 {
+		opts.SettleTimeout = DefaultSettleTimeout
+	}
+	r := &Replicator{
+		opts:   opts,
+		lease:  opts.Lease.Milliseconds(),
+		slog:   opts.Logger,
+		links:  map[string]*link{},
+		grants: map[string]int64{},
+		cch:    make(chan struct{}),
+	}
+	r.log = newLog(opts.LogBytes, r.trimmed)
+	for i := range r.b {
+		r.b[i].replayFrom.Store(1)
+	}
+	r.cur.Store(&install{t: &routing.Table{}, self: -1})
+	return r
+}
+
+// SetRegistry gives the replicator the namespaces it applies to and
+// snapshots from (their engines are this replicator's wrappers).
+func (r *Replicator) SetRegistry(reg *namespace.Registry) { r.reg = reg }
+
+// Held reports whether this node's copy of bucket b is caught up (a
+// secondary may serve READONLY reads from it).
+func (r *Replicator) Held(b uint16) bool { return r.b[b].heldA.Load() }
+
+// Stats returns the counters.
+func (r *Replicator) Stats() *Stats { return &r.stats }
+
+// Lease returns the lease period.
+func (r *Replicator) Lease() time.Duration { return r.opts.Lease }
+
+// margin is what a secondary adds to the lease before serving as the new
+// primary: it covers clock-rate differences (see the package comment).
+func (r *Replicator) margin() int64 { return r.lease/10 + 50 }
+
+func (r *Replicator) trimmed(bucket uint16, lsn uint64) {
+	rf := &r.b[bucket].replayFrom
+	for {
+		old := rf.Load()
+		if old > lsn || rf.CompareAndSwap(old, lsn+1) {
+			return
+		}
+	}
+}
+
+// logLocked assigns the bucket's next LSN to rec, in the term this node
+// leads it, and logs it. Called with the bucket's lock held.
+func (r *Replicator) logLocked(bs *bucketState, rec *record) {
+	rec.lsn = bs.lsn.Load() + 1
+	rec.term = r.cur.Load().lead[rec.bucket]
+	bs.advance(rec.lsn, rec.term)
+	r.log.append(rec)
+	if r.cur.Load().secs[rec.bucket] == nil {
+		bs.committed.Store(rec.lsn)
+	}
+}
+
+// Note adds to p the wait a reply touching bucket b needs: its last entry,
+// unless that is committed already.
+func (r *Replicator) Note(p []Pending, b uint16) []Pending {
+	bs := &r.b[b]
+	l := bs.lsn.Load()
+	if l <= bs.committed.Load() {
+		return p
+	}
+	term := r.cur.Load().lead[b]
+	if term == 0 {
+		return p // a READONLY read of a secondary's copy: no commit to wait for
+	}
+	for i := range p {
+		if p[i].Bucket == b {
+			p[i].LSN = max(p[i].LSN, l)
+			return p
+		}
+	}
+	return append(p, Pending{Bucket: b, LSN: l, Term: term})
+}
+
+// Settle decides whether a batch of replies may go out: the leases the
+// batch was served under must still hold (leaseUntil, Mono ms; 0 = none),
+// and every pending entry must commit while this node still leads its
+// bucket in the same term. false means the outcome is unknown: the caller
+// closes the connection instead of replying.
+func (r *Replicator) Settle(p []Pending, leaseUntil int64) bool {
+	if leaseUntil != 0 && Mono() >= leaseUntil {
+		return false
+	}
+	if len(p) == 0 {
+		return true
+	}
+	var timer *time.Timer
+	r.waiting.Add(1)
+	defer r.waiting.Add(-1)
+	for {
+		r.cmu.Lock()
+		ch := r.cch
+		r.cmu.Unlock()
+		cur := r.cur.Load()
+		done := true
+		for _, w := range p {
+			if cur.lead[w.Bucket] != w.Term {
+				return false
+			}
+			if r.b[w.Bucket].committed.Load() < w.LSN {
+				done = false
+			}
+		}
+		if done {
+			if timer != nil {
+				timer.Stop()
+			}
+			return true
+		}
+		if timer == nil {
+			timer = time.NewTimer(r.opts.SettleTimeout)
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			r.stats.SettleTimeouts.Add(1)
+			return false
+		}
+	}
+}
+
+// signal wakes Settle's waiters.
+func (r *Replicator) signal() {
+	if r.waiting.Load() == 0 {
+		return
+	}
+	r.cmu.Lock()
+	close(r.cch)
+	r.cch = make(chan struct{})
+	r.cmu.Unlock()
+}
+
+// recompute sets bucket b's committed LSN from its secondaries' acks; it
+// reports whether it advanced.
+func (r *Replicator) recompute(cur *install, b uint16) bool {
+	bs := &r.b[b]
+	m := bs.lsn.Load()
+	for _, l := range cur.secs[b] {
+		m = min(m, l.acked[b].Load())
+	}
+	for {
+		old := bs.committed.Load()
+		if m <= old {
+			return false
+		}
+		if bs.committed.CompareAndSwap(old, m) {
+			return true
+		}
+	}
+}
+
+// nodeAddr returns a table node's address.
+func nodeAddr(n routing.Node) string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
+
+// Unreachable returns the peers this node, as their primary, has not heard
+// from for longer than the lease: the config servers take them out of the
+// buckets' configurations so that sync writes go on.
+func (r *Replicator) Unreachable() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := Mono()
+	var out []string
+	for id, l := range r.links {
+		if now-l.lastOK.Load() > r.lease {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Lag returns, per peer, how many bytes of the log it has not acknowledged
+// (an upper bound: records of buckets it does not replicate count too).
+func (r *Replicator) Lag() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]uint64, len(r.links))
+	end := r.log.endPos()
+	for id, l := range r.links {
+		out[id] = end - min(end, l.ackedPos.Load())
+	}
+	return out
+}
+
+// LogBytes returns the bytes the log holds.
+func (r *Replicator) LogBytes() int64 {
+	r.log.mu.Lock()
+	defer r.log.mu.Unlock()
+	return r.log.bytes
+}
+
+// Close stops every link.
+func (r *Replicator) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, l := range r.links {
+		l.stop()
+		delete(r.links, id)
+	}
+}

@@ -1,0 +1,125 @@
+package replication
+
+import (
+	"slices"
+
+	"granary/internal/engine"
+)
+
+// Engine wraps a namespace's engine on a replicated data server: every write
+// takes its bucket's lock, is applied, and is logged with the bucket's next
+// LSN under the same lock, so LSN order is apply order. Reads go straight
+// through.
+type Engine struct {
+	engine.Engine
+	ns uint16
+	r  *Replicator
+}
+
+// Wrap returns e with its writes logged for replication as namespace ns.
+func (r *Replicator) Wrap(e engine.Engine, ns uint16) *Engine {
+	return &Engine{Engine: e, ns: ns, r: r}
+}
+
+// Inner returns the wrapped engine.
+func (e *Engine) Inner() engine.Engine { return e.Engine }
+
+// Set implements engine.Engine.
+func (e *Engine) Set(bucket uint16, key []byte, item engine.Item, now int64) (uint64, error) {
+	bs := &e.r.b[bucket]
+	bs.mu.Lock()
+	v, err := e.Engine.Set(bucket, key, item, now)
+	if err == nil {
+		item.Version = v
+		e.r.logLocked(bs, &record{kind: recPut, ns: e.ns, bucket: bucket, key: key, item: item})
+	}
+	bs.mu.Unlock()
+	return v, err
+}
+
+// Update implements engine.Engine.
+func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engine.Item) (engine.Item, engine.Op)) error {
+	bs := &e.r.b[bucket]
+	var next engine.Item
+	var op engine.Op
+	bs.mu.Lock()
+	err := e.Engine.Update(bucket, key, now, func(cur *engine.Item) (engine.Item, engine.Op) {
+		n, o := fn(cur)
+		next, op = n, o
+		if o == engine.OpPut {
+			// n.Value may alias the old item's memory, which the engine
+			// may reuse once it lets go of its lock: log a copy.
+			bs.scratch = append(bs.scratch[:0], n.Value...)
+			next.Value = bs.scratch
+		}
+		return n, o
+	})
+	if err == nil {
+		switch op {
+		case engine.OpPut:
+			e.r.logLocked(bs, &record{kind: recPut, ns: e.ns, bucket: bucket, key: key, item: next})
+		case engine.OpDelete:
+			e.r.logLocked(bs, &record{kind: recDel, ns: e.ns, bucket: bucket, key: key})
+		}
+	}
+	if cap(bs.scratch) > scratchKeep {
+		bs.scratch = nil
+	}
+	bs.mu.Unlock()
+	return err
+}
+
+// scratchKeep is the largest per-bucket copy buffer kept between writes.
+const scratchKeep = 16 << 10
+
+// UpdateMany implements engine.Engine. The buckets involved are locked in
+// order (a cluster's multi-key commands touch one bucket).
+func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(cur []*engine.Item, next []engine.Item, ops []engine.Op)) error {
+	var one [1]uint16
+	locked := one[:0]
+	for _, b := range buckets {
+		if !slices.Contains(locked, b) {
+			locked = append(locked, b)
+		}
+	}
+	slices.Sort(locked)
+	for _, b := range locked {
+		e.r.b[b].mu.Lock()
+	}
+	var nexts []engine.Item
+	var ops []engine.Op
+	err := e.Engine.UpdateMany(buckets, keys, now, func(cur []*engine.Item, next []engine.Item, o []engine.Op) {
+		fn(cur, next, o)
+		// Copies, as in Update: the values may alias engine memory.
+		nexts, ops = slices.Clone(next), slices.Clone(o)
+		for i := range nexts {
+			if ops[i] == engine.OpPut {
+				nexts[i].Value = slices.Clone(nexts[i].Value)
+			}
+		}
+	})
+	if err == nil {
+		for i, op := range ops {
+			b := buckets[i]
+			switch op {
+			case engine.OpPut:
+				e.r.logLocked(&e.r.b[b], &record{kind: recPut, ns: e.ns, bucket: b, key: keys[i], item: nexts[i]})
+			case engine.OpDelete:
+				e.r.logLocked(&e.r.b[b], &record{kind: recDel, ns: e.ns, bucket: b, key: keys[i]})
+			}
+		}
+	}
+	for _, b := range locked {
+		e.r.b[b].mu.Unlock()
+	}
+	return err
+}
+
+// DropBucket implements engine.Engine: the drop is replicated.
+func (e *Engine) DropBucket(bucket uint16) {
+	bs := &e.r.b[bucket]
+	bs.mu.Lock()
+	e.Engine.DropBucket(bucket)
+	e.r.logLocked(bs, &record{kind: recDrop, ns: e.ns, bucket: bucket})
+	bs.mu.Unlock()
+}
