@@ -93,6 +93,8 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 	f.BoolVar(&o.AutoAdd, "auto-add", false, "let any data server that heartbeats join, without 'granary ctl node add'")
 	f.IntVar(&o.Copies, "copies", 2, "replicas of each bucket, primary included (taken when the group is first bootstrapped)")
 	f.IntVar(&o.MinNodes, "min-nodes", 1, "data servers that must be up before the first table is built (taken when the group is first bootstrapped)")
+	f.DurationVar(&o.DownTimeout, "down-timeout", 1500*time.Millisecond, "silence after which a data server is down and its buckets' next replicas lead (keep it above the data servers' --lease)")
+	f.DurationVar(&o.HeartbeatInterval, "heartbeat", 250*time.Millisecond, "heartbeat interval asked of data servers")
 	f.DurationVar(&o.ReplaceAfter, "replace-after", 30*time.Second, "how long a bucket may lack copies before they are restored on nodes that never held it (a node that held it and is back gets it at once)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

@@ -34,6 +34,9 @@ func startHTTP(addr string, node *command.Node, profiling bool, log *slog.Logger
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(node),
 	)
+	if node.Repl != nil {
+		reg.MustRegister(newReplCollector(node.Repl))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
