@@ -11,7 +11,7 @@ type replCollector struct {
 	r *replication.Replicator
 
 	catchups, sent, applied, bytesSent, rejected, settleTimeouts, resets *prometheus.Desc
-	lag, logBytes                                                         *prometheus.Desc
+	lag, logBytes                                                        *prometheus.Desc
 }
 
 func newReplCollector(r *replication.Replicator) *replCollector {
