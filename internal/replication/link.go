@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"granary/internal/engine"
@@ -29,6 +30,9 @@ type link struct {
 	leaseUntil atomic.Int64                   // Mono ms
 	lastOK     atomic.Int64                   // Mono ms of the last pong or ack
 	ackedPos   atomic.Uint64                  // log position up to which the peer acknowledged
+	// refused is set when the peer's port refused a connection since its
+	// last pong: its process is gone, no need to wait out the lease.
+	refused atomic.Bool
 	since      int64                          // Mono ms the link was created
 
 	mu      sync.Mutex
@@ -148,6 +152,9 @@ func (l *link) session(ctx context.Context) error {
 	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			l.refused.Store(true)
+		}
 		return err
 	}
 	defer nc.Close()
@@ -514,6 +521,7 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 			seq := binary.BigEndian.Uint64(payload)
 			granted := kind == fPong && len(payload) > 8 && payload[8] == 1
 			l.lastOK.Store(Mono())
+			l.refused.Store(false)
 			s.mu.Lock()
 			i := 0
 			cur := r.cur.Load()

@@ -307,15 +307,17 @@ func (r *Replicator) recompute(cur *install, b uint16) bool {
 func nodeAddr(n routing.Node) string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
 
 // Unreachable returns the peers this node, as their primary, has not heard
-// from for longer than the lease: the config servers take them out of the
-// buckets' configurations so that sync writes go on.
+// from for longer than the lease, or whose port refused a connection since
+// (a dead process): the config servers take them out of the buckets'
+// configurations so that sync writes go on, and mark a peer that also
+// stopped heartbeating down without waiting for the down timeout.
 func (r *Replicator) Unreachable() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := Mono()
 	var out []string
 	for id, l := range r.links {
-		if now-l.lastOK.Load() > r.lease {
+		if now-l.lastOK.Load() > r.lease || l.refused.Load() {
 			out = append(out, id)
 		}
 	}
