@@ -110,10 +110,11 @@ func (l *wlog) read(pos, stop uint64, dst []byte, limit int) (out []byte, next u
 		}
 		lim := min(len(c.buf), int(stop-c.start))
 		// Take whole records up to the limit.
-		j := off
+		j, full := off, false
 		for j < lim {
 			n := 4 + int(uint32(c.buf[j])<<24|uint32(c.buf[j+1])<<16|uint32(c.buf[j+2])<<8|uint32(c.buf[j+3]))
 			if added > 0 && added+n > limit {
+				full = true
 				break
 			}
 			j += n
@@ -121,8 +122,8 @@ func (l *wlog) read(pos, stop uint64, dst []byte, limit int) (out []byte, next u
 		}
 		dst = append(dst, c.buf[off:j]...)
 		pos = c.start + uint64(j)
-		if added >= limit {
-			break
+		if full || added >= limit {
+			break // pos is inside this chunk: the next read starts there
 		}
 	}
 	return dst, pos, true

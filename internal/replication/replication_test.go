@@ -273,3 +273,45 @@ func TestFailoverFencesOldPrimary(t *testing.T) {
 		return true
 	})
 }
+
+// The log reads whole records in batches across chunk boundaries, and
+// reports a position trimmed away.
+func TestLogReadBatches(t *testing.T) {
+	var trimmed int
+	l := newLog(4*chunkSize, func(uint16, uint64) { trimmed++ })
+	val := make([]byte, 3000)
+	var ends []uint64
+	for i := range 5000 {
+		r := record{kind: recPut, bucket: uint16(i % 16384), lsn: uint64(i + 1), key: []byte("k"), item: engine.Item{Type: engine.TypeString, Value: val}}
+		ends = append(ends, l.append(&r))
+	}
+	start, end := l.bounds()
+	if start == 0 || trimmed == 0 {
+		t.Fatalf("nothing trimmed: start %d, %d records", start, trimmed)
+	}
+	if _, _, ok := l.read(0, end, nil, batchBytes); ok {
+		t.Fatal("a read before the log's start succeeded")
+	}
+	for _, limit := range []int{1, 5000, batchBytes, 3 * chunkSize} {
+		pos, want := start, trimmed+1
+		for pos < end {
+			out, next, ok := l.read(pos, end, nil, limit)
+			if !ok || next <= pos {
+				t.Fatalf("limit %d: read at %d: ok %v next %d", limit, pos, ok, next)
+			}
+			var r record
+			for off := 0; off < len(out); {
+				n, err := decodeRecord(out[off:], &r)
+				if err != nil || r.lsn != uint64(want) {
+					t.Fatalf("limit %d: record lsn %d, want %d (%v)", limit, r.lsn, want, err)
+				}
+				off += n
+				want++
+			}
+			pos = next
+		}
+		if want != len(ends)+1 {
+			t.Fatalf("limit %d: read %d records, want %d", limit, want-1-trimmed, len(ends)-trimmed)
+		}
+	}
+}
