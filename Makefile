@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
 RACE_PKGS := ./internal/... ./cmd/...
 
-.PHONY: run build test unit e2e cluster-test deps bench bench-mem fuzz vet fmt clean
+.PHONY: run build test unit e2e cluster-test fault deps bench bench-mem bench-repl fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -13,7 +13,7 @@ run: ## start a local Granary (redis-cli -c -p 5198)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/granary
 
-test: deps vet unit e2e ## everything CI runs
+test: deps vet unit e2e fault ## everything CI runs
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
@@ -26,6 +26,9 @@ e2e: cluster-test ## multi-process and differential tests (need redis-server)
 cluster-test: ## config servers and data servers as processes: clients, failover, node changes
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
 
+fault: ## fault injection with a linearizability check (root, iptables); knobs FAULT_*: test/fault/README.md
+	$(GO) test -count=1 -tags fault -timeout 60m ./test/fault/ -v
+
 deps: ## the reference redis-server and redis-benchmark, from Debian's packages
 	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
 	  { echo "installing redis-server and redis-tools"; \
@@ -35,12 +38,16 @@ vet:
 	@test -z "$$(gofmt -l cmd internal test bench 2>/dev/null)" || { gofmt -l cmd internal test bench; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
+	$(GO) vet -tags fault ./test/...
 
 bench: deps build ## throughput against redis-server, same run, prints ratios
 	bench/throughput.sh
 
 bench-mem: deps build ## resident memory and GET latency against redis-server
 	bench/memory.sh
+
+bench-repl: deps build ## replication cost: copies 2 (ack async, sync) against copies 1, Redis Cluster as reference
+	bench/replication.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./internal/...); do \

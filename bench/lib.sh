@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Shared helpers for the benchmark scripts: start and stop redis-server and
 # Granary on free loopback ports, read resident memory, medians and ratios.
-# Sourced by throughput.sh and memory.sh; not meant to be run on its own.
+# Sourced by every script here; not meant to be run on its own.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
@@ -52,17 +52,20 @@ ensure_granary() {
   fi
 }
 
-# free_port prints a loopback TCP port nothing listens on, below the kernel's
-# ephemeral range (the benchmark's client sockets take ports from that range).
+# free_port [PAIR] prints a loopback TCP port nothing listens on, below the
+# kernel's ephemeral range (the benchmark's client sockets take ports from that
+# range); with PAIR, port+PAIR is free too (Redis' cluster bus: free_port 10000).
 # Another process may take it before the server binds it; the start functions
 # retry on failure.
 free_port() {
-  local p _ lo=32768
+  local p _ lo=32768 pair=${1:-0}
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
   ((lo > 12000)) || lo=61000
+  ((lo + pair <= 65536)) || lo=$((65536 - pair))
   for _ in $(seq 1 200); do
     p=$((10000 + RANDOM % (lo - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+      { ((pair == 0)) || ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + pair))") 2>/dev/null; }; then
       echo "$p"
       return 0
     fi

@@ -1,6 +1,10 @@
 package replication
 
-import "sync"
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
 
 // chunkSize is the log's allocation unit; a larger record gets a chunk of
 // its own.
@@ -23,12 +27,12 @@ type wlog struct {
 	// trimmed is called, with mu held, for each record dropped from the head.
 	trimmed func(bucket uint16, lsn uint64)
 
-	wmu     sync.Mutex
-	waiters map[chan struct{}]struct{}
+	wmu     sync.Mutex // serialises changes to waiters
+	waiters atomic.Pointer[[]chan struct{}]
 }
 
 func newLog(max int64, trimmed func(uint16, uint64)) *wlog {
-	return &wlog{max: max, trimmed: trimmed, waiters: map[chan struct{}]struct{}{}}
+	return &wlog{max: max, trimmed: trimmed}
 }
 
 // append adds r and returns the position after it.
@@ -140,26 +144,34 @@ func (l *wlog) endPos() uint64 {
 func (l *wlog) subscribe() chan struct{} {
 	ch := make(chan struct{}, 1)
 	l.wmu.Lock()
-	l.waiters[ch] = struct{}{}
-	l.wmu.Unlock()
+	defer l.wmu.Unlock()
+	list := append(slices.Clone(l.waiterList()), ch)
+	l.waiters.Store(&list)
 	return ch
 }
 
 func (l *wlog) unsubscribe(ch chan struct{}) {
 	l.wmu.Lock()
-	delete(l.waiters, ch)
-	l.wmu.Unlock()
+	defer l.wmu.Unlock()
+	list := slices.DeleteFunc(slices.Clone(l.waiterList()), func(c chan struct{}) bool { return c == ch })
+	l.waiters.Store(&list)
 }
 
+func (l *wlog) waiterList() []chan struct{} {
+	if p := l.waiters.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// wake signals every subscriber without a lock: appends are the hot path.
 func (l *wlog) wake() {
-	l.wmu.Lock()
-	for ch := range l.waiters {
+	for _, ch := range l.waiterList() {
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
 	}
-	l.wmu.Unlock()
 }
 
 // appendRaw adds an encoded record (length prefix included), as received.
