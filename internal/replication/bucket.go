@@ -23,6 +23,9 @@ type bucketState struct {
 	// resetPos is the log position where the bucket's current history
 	// starts: older records of it in the log belong to dropped data.
 	resetPos uint64
+	// orphan is when (Mono ms) this node stopped being a replica of the
+	// bucket while holding its data, kept for a quick return; 0: not.
+	orphan int64
 	// scratch holds a copy of the value being logged (see Engine.Update).
 	scratch []byte
 

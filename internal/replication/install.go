@@ -48,7 +48,12 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		bs.mu.Lock()
 		switch {
 		case idx < 0:
-			if wasReplica || bs.held {
+			switch {
+			case wasReplica && bs.held:
+				// Keep the data a while: if the node gets the bucket back
+				// soon (a temporary failure), it catches up by replay.
+				bs.orphan = now
+			case wasReplica || (bs.held && bs.orphan == 0):
 				r.dropLocked(uint16(b), bs, pos, nss)
 			}
 		case idx == 0 && !wasReplica:
@@ -57,6 +62,9 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			// or nothing could be saved).
 			r.dropLocked(uint16(b), bs, pos, nss)
 			bs.adopt(pos)
+		}
+		if idx >= 0 {
+			bs.orphan = 0
 		}
 		held := bs.held
 		bs.mu.Unlock()
@@ -168,6 +176,28 @@ func (r *Replicator) namespaces() []*namespaceT {
 		return nil
 	}
 	return r.reg.List()
+}
+
+// sweepOrphans drops the data of buckets this node stopped replicating
+// more than OrphanKeep ago.
+func (r *Replicator) sweepOrphans() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := Mono()
+	keep := r.opts.OrphanKeep.Milliseconds()
+	var nss []*namespaceT
+	for b := range r.b {
+		bs := &r.b[b]
+		bs.mu.Lock()
+		if bs.orphan != 0 && now-bs.orphan > keep {
+			if nss == nil {
+				nss = r.namespaces()
+			}
+			r.dropLocked(uint16(b), bs, r.log.endPos(), nss)
+			bs.orphan = 0
+		}
+		bs.mu.Unlock()
+	}
 }
 
 // refreshGates recomputes every gate's lease (after a pong).

@@ -315,3 +315,48 @@ func TestLogReadBatches(t *testing.T) {
 		}
 	}
 }
+
+// A secondary taken out of a bucket and given it back soon keeps its data
+// meanwhile and catches up by replay (Doris' temporary failure).
+func TestTemporaryRemovalReplays(t *testing.T) {
+	a, b := newNode(t, "a", time.Second), newNode(t, "b", time.Second)
+	two := table(1, 1, []*node{a, b}, 0, 1)
+	b.r.Install(two)
+	a.r.Install(two)
+	if !a.r.Settle(set(t, a, 0, 3, "k", "v1"), 0) {
+		t.Fatal("not committed")
+	}
+	waitFor(t, "b caught up everywhere", func() bool {
+		for x := range routing.Buckets {
+			if !b.r.Held(uint16(x)) {
+				return false
+			}
+		}
+		return true
+	})
+	one := table(2, 1, []*node{a, b}, 0)
+	b.r.Install(one)
+	a.r.Install(one)
+	if len(set(t, a, 0, 3, "k", "v2")) != 0 {
+		t.Fatal("a write with no secondary waits")
+	}
+	if v, _ := get(t, b, 0, 3, "k"); v != "v1" {
+		t.Fatalf("the removed replica dropped its data: %q", v)
+	}
+	snaps := a.r.stats.CatchupSnapshot.Load()
+	back := table(3, 1, []*node{a, b}, 0, 1)
+	b.r.Install(back)
+	a.r.Install(back)
+	if !a.r.Settle(set(t, a, 0, 3, "k2", "x"), 0) {
+		t.Fatal("not committed after the return")
+	}
+	if v, _ := get(t, b, 0, 3, "k"); v != "v2" {
+		t.Fatalf("returned replica has %q, want v2", v)
+	}
+	if s := a.r.stats.CatchupSnapshot.Load(); s != snaps {
+		t.Fatalf("the return took %d snapshots, want replay", s-snaps)
+	}
+	if a.r.stats.CatchupReplay.Load() == 0 {
+		t.Fatal("no replay counted")
+	}
+}

@@ -17,6 +17,9 @@ import (
 const (
 	DefaultLease    = time.Second
 	DefaultLogBytes = 64 << 20
+	// DefaultOrphanKeep outlasts the config servers' --replace-after (30s),
+	// after which a bucket's copies go elsewhere.
+	DefaultOrphanKeep = time.Minute
 	// DefaultSettleTimeout bounds how long a reply waits for its writes to
 	// commit; past it the connection is closed (the outcome is unknown to
 	// the client, as after a timeout). The config servers take a silent
@@ -33,6 +36,10 @@ type Options struct {
 	SourceAddr string        // local IP for outgoing links ("" = any)
 	// SettleTimeout: 0 = DefaultSettleTimeout.
 	SettleTimeout time.Duration
+	// OrphanKeep is how long a node keeps the data of a bucket it was taken
+	// out of, so that it catches up by replay if it gets it back (0 =
+	// DefaultOrphanKeep).
+	OrphanKeep time.Duration
 	Logger        *slog.Logger
 }
 
@@ -119,6 +126,8 @@ type Replicator struct {
 	waiting atomic.Int32
 
 	stats Stats
+	done  chan struct{} // closed by Close
+	once  sync.Once
 }
 
 // Stats are replication counters for metrics.
@@ -149,6 +158,9 @@ func New(opts Options) *Replicator {
 	if opts.SettleTimeout <= 0 {
 		opts.SettleTimeout = DefaultSettleTimeout
 	}
+	if opts.OrphanKeep <= 0 {
+		opts.OrphanKeep = DefaultOrphanKeep
+	}
 	r := &Replicator{
 		opts:   opts,
 		lease:  opts.Lease.Milliseconds(),
@@ -162,6 +174,19 @@ func New(opts Options) *Replicator {
 		r.b[i].replayFrom.Store(1)
 	}
 	r.cur.Store(&install{t: &routing.Table{}, self: -1})
+	r.done = make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+				r.sweepOrphans()
+			}
+		}
+	}()
 	return r
 }
 
@@ -344,8 +369,9 @@ func (r *Replicator) LogBytes() int64 {
 	return r.log.bytes
 }
 
-// Close stops every link.
+// Close stops every link and the background sweep.
 func (r *Replicator) Close() {
+	r.once.Do(func() { close(r.done) })
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, l := range r.links {
