@@ -33,7 +33,7 @@ type link struct {
 	// refused is set when the peer's port refused a connection since its
 	// last pong: its process is gone, no need to wait out the lease.
 	refused atomic.Bool
-	since      int64                          // Mono ms the link was created
+	since   int64 // Mono ms the link was created
 
 	mu      sync.Mutex
 	addr    string

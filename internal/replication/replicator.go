@@ -40,7 +40,7 @@ type Options struct {
 	// out of, so that it catches up by replay if it gets it back (0 =
 	// DefaultOrphanKeep).
 	OrphanKeep time.Duration
-	Logger        *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Role is what a node does for a bucket, as commands see it.
