@@ -177,7 +177,7 @@ func (l *link) session(ctx context.Context) error {
 		return fmt.Errorf("replication: peer refused the link: %q", line)
 	}
 	var hello [8]byte
-	binary.BigEndian.PutUint64(hello[:], epoch)
+	binary.BigEndian.PutUint64(hello[:], r.epoch.Load())
 	// The log position from which the stream takes over from catch-up.
 	cursor := r.log.endPos()
 	if err := writeFrame(w, fHello, hello[:]); err != nil {

@@ -83,6 +83,12 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 	switch kind {
 	case fHello:
 		rv.snap = -1
+		// A primary with a newer table than ours would have its frames
+		// refused as from the future: have it retry once our table caught
+		// up, before it streams any snapshot.
+		if len(p) >= 8 && binary.BigEndian.Uint64(p) > r.epoch.Load() {
+			return &rejection{0, "table behind the primary's; retry"}
+		}
 		return rv.sendState()
 	case fPing:
 		if len(p) < 16 {

@@ -151,6 +151,18 @@ func (p *proc) alive() bool {
 	}
 }
 
+// signal sends sig (SIGSTOP, SIGCONT) to the running process.
+func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process.Signal(sig) != nil {
+		t.Fatalf("%s: cannot send %v", p.name, sig)
+	}
+	appendLog(p.logPath, fmt.Sprintf("=== %s sent %v by the test at %s\n", p.name, sig, time.Now().Format("15:04:05.000")))
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
@@ -295,6 +307,7 @@ type clusterOpts struct {
 	autoAdd  bool // config servers let unknown data servers join
 	copies   int  // replicas per bucket; 0: the config server's default
 	minNodes int  // data servers needed for the first table; 0: data
+	dataArgs []string // extra flags of every data server
 }
 
 // cluster is a running Granary cluster.
@@ -394,9 +407,9 @@ func (c *cluster) newDataServer(t *testing.T, zone string) *dataServer {
 	n := len(c.data) + 1
 	name := "data" + strconv.Itoa(n)
 	ds.dir = filepath.Join(c.dir, name)
-	ds.proc = newProc(t, name, filepath.Join(c.dir, name+".log"), pingReady(ds.addr),
-		"data", "--config-servers", strings.Join(c.configHTTP(), ","), "--id", ds.id, "--dir", ds.dir,
-		"--zone", ds.zone, "--listen", ds.addr, "--http", ds.http, "--advertise", ds.addr)
+	args := append([]string{"data", "--config-servers", strings.Join(c.configHTTP(), ","), "--id", ds.id, "--dir", ds.dir,
+		"--zone", ds.zone, "--listen", ds.addr, "--http", ds.http, "--advertise", ds.addr}, c.opts.dataArgs...)
+	ds.proc = newProc(t, name, filepath.Join(c.dir, name+".log"), pingReady(ds.addr), args...)
 	c.data = append(c.data, ds)
 	return ds
 }
