@@ -302,11 +302,11 @@ type dataServer struct {
 
 // clusterOpts shape a cluster.
 type clusterOpts struct {
-	configs  int  // config servers: 1 or 3
-	data     int  // data servers started (and, without autoAdd, added first)
-	autoAdd  bool // config servers let unknown data servers join
-	copies   int  // replicas per bucket; 0: the config server's default
-	minNodes int  // data servers needed for the first table; 0: data
+	configs  int      // config servers: 1 or 3
+	data     int      // data servers started (and, without autoAdd, added first)
+	autoAdd  bool     // config servers let unknown data servers join
+	copies   int      // replicas per bucket; 0: the config server's default
+	minNodes int      // data servers needed for the first table; 0: data
 	dataArgs []string // extra flags of every data server
 }
 
