@@ -33,7 +33,6 @@ type link struct {
 	// refused is set when the peer's port refused a connection since its
 	// last pong: its process is gone, no need to wait out the lease.
 	refused atomic.Bool
-	since   int64 // Mono ms the link was created
 
 	mu      sync.Mutex
 	addr    string
@@ -46,7 +45,7 @@ type link struct {
 
 func newLink(r *Replicator, peer string) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), since: Mono()}
+	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1)}
 	l.lastOK.Store(Mono())
 	go l.run(ctx)
 	return l

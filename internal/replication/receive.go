@@ -118,12 +118,10 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 	p = p[8:]
 	switch kind {
 	case fBatch:
+		now := time.Now().UnixMilli()
 		for len(p) > 0 {
-			n, err := decodeRecord(p, &rv.rec)
+			n, err := rv.applyRun(p, now)
 			if err != nil {
-				return err
-			}
-			if err := rv.apply(p[:n], &rv.rec); err != nil {
 				return err
 			}
 			p = p[n:]
@@ -233,40 +231,70 @@ func (rv *receiver) check(b uint16, term uint64) error {
 	return nil
 }
 
-// apply applies one streamed record (raw is its encoding) in LSN order.
-func (rv *receiver) apply(raw []byte, rec *record) error {
+// applyRun applies the records at the start of p that belong to one bucket
+// and term (a stream batch holds runs of them), in LSN order, under one
+// lock and one check, and logs the applied ones with one copy. It returns
+// the bytes consumed.
+func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 	r := rv.r
-	b := rec.bucket
-	if err := rv.check(b, rec.term); err != nil {
-		return err
+	rec := &rv.rec
+	if _, err := decodeRecord(p, rec); err != nil {
+		return 0, err
+	}
+	b, term := rec.bucket, rec.term
+	if err := rv.check(b, term); err != nil {
+		return 0, err
 	}
 	bs := &r.b[b]
 	bs.mu.Lock()
 	defer bs.mu.Unlock()
 	if !bs.held {
-		return &rejection{b, "record for a bucket not caught up"}
+		return 0, &rejection{b, "record for a bucket not caught up"}
 	}
 	last := bs.lsn.Load()
-	switch {
-	case rec.lsn <= last:
-		return nil // already applied (catch-up overlaps the stream)
-	case rec.lsn != last+1:
-		return &rejection{b, fmt.Sprintf("gap: have %d, got %d", last, rec.lsn)}
+	var e engine.Engine
+	ns := -1
+	off, from := 0, 0 // bytes consumed; start of the applied part
+	var applied uint64
+	for off < len(p) {
+		n, err := decodeRecord(p[off:], rec)
+		if err != nil {
+			return 0, err
+		}
+		if rec.bucket != b || rec.term != term {
+			break
+		}
+		switch {
+		case rec.lsn <= last:
+			// Already applied (catch-up overlaps the stream): only a
+			// run's head can be, LSNs rise.
+			from = off + n
+		case rec.lsn != last+1:
+			return 0, &rejection{b, fmt.Sprintf("gap: have %d, got %d", last, rec.lsn)}
+		default:
+			if int(rec.ns) != ns {
+				ns = int(rec.ns)
+				e = inner(r.reg.Get(rec.ns).Engine)
+			}
+			switch rec.kind {
+			case recPut:
+				e.Set(b, rec.key, rec.item, now)
+			case recDel:
+				e.Update(b, rec.key, now, func(*engine.Item) (engine.Item, engine.Op) { return engine.Item{}, engine.OpDelete })
+			case recDrop:
+				e.DropBucket(b)
+			}
+			last = rec.lsn
+			bs.advance(last, term)
+			applied++
+		}
+		off += n
 	}
-	e := inner(r.reg.Get(rec.ns).Engine)
-	now := time.Now().UnixMilli()
-	switch rec.kind {
-	case recPut:
-		e.Set(b, rec.key, rec.item, now)
-	case recDel:
-		e.Update(b, rec.key, now, func(*engine.Item) (engine.Item, engine.Op) { return engine.Item{}, engine.OpDelete })
-	case recDrop:
-		e.DropBucket(b)
+	if off > from {
+		r.log.appendRaw(p[from:off])
+		r.stats.RecordsApplied.Add(applied)
 	}
-	bs.advance(rec.lsn, rec.term)
-	r.log.appendRaw(raw)
-	r.stats.RecordsApplied.Add(1)
-	return nil
+	return off, nil
 }
 
 // sendState reports every bucket's (LSN, term of that entry, held).
