@@ -36,6 +36,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	}
 	wants := map[string]*want{}
 	gates := map[string]*Gate{}
+	primaries := map[string]bool{}
 
 	for b := range t.Replicas {
 		bs := &r.b[b]
@@ -74,6 +75,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			continue
 		case idx > 0:
 			sv.Role[b] = RoleReplica
+			primaries[t.Nodes[reps[0]].ID] = true
 			continue
 		case !held:
 			sv.Role[b] = RoleBlocked
@@ -150,6 +152,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		list = append(list, g)
 	}
 	r.gates.Store(&list)
+	r.primaries = primaries
 	r.epoch.Store(t.Epoch)
 	r.cur.Store(next)
 	for b := range t.Replicas {

@@ -22,6 +22,8 @@ func (r *Replicator) Accept(secret, peer string) bool {
 // Serve runs the secondary's side of a link from primary peer on an
 // upgraded connection, until it fails. The caller has sent +OK.
 func (r *Replicator) Serve(nc net.Conn, peer string) error {
+	r.linkOpened(peer)
+	defer r.linkClosed(peer)
 	br := bufio.NewReaderSize(nc, 256<<10)
 	w := bufio.NewWriterSize(nc, 64<<10)
 	rv := &receiver{r: r, peer: peer, w: w}

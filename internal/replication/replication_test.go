@@ -360,3 +360,26 @@ func TestTemporaryRemovalReplays(t *testing.T) {
 		t.Fatal("no replay counted")
 	}
 }
+
+// A secondary reports a primary whose link broke and stayed broken past
+// half a lease; a link that comes back at once is not reported.
+func TestSecondaryReportsLostPrimary(t *testing.T) {
+	lease := 400 * time.Millisecond
+	a, b := newNode(t, "a", lease), newNode(t, "b", lease)
+	tb := table(1, 1, []*node{a, b}, 0, 1)
+	b.r.Install(tb)
+	a.r.Install(tb)
+	if !a.r.Settle(set(t, a, 0, 1, "k", "v"), 0) {
+		t.Fatal("not committed")
+	}
+	b.cut() // a reconnects at once
+	time.Sleep(lease)
+	if u := b.r.Unreachable(); len(u) != 0 {
+		t.Fatalf("reported %v after a link that came back", u)
+	}
+	a.r.Close() // a's links stop for good, as when its process dies
+	waitFor(t, "b to report a", func() bool {
+		u := b.r.Unreachable()
+		return len(u) == 1 && u[0] == "a"
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -115,11 +116,16 @@ type Replicator struct {
 
 	cur atomic.Pointer[install]
 
-	mu     sync.Mutex // installs, links, grants
+	mu     sync.Mutex // installs, links, grants, incoming
 	links  map[string]*link
 	grants map[string]int64 // peer id -> Mono ms of the last lease granted to it
-	gates  atomic.Pointer[[]*Gate]
-	epoch  atomic.Uint64
+	// incoming tracks the links from this node's primaries: how many are
+	// open per peer and when the last one closed; primaries lists the
+	// peers that lead a bucket this node is a secondary of.
+	incoming  map[string]*incoming
+	primaries map[string]bool
+	gates     atomic.Pointer[[]*Gate]
+	epoch     atomic.Uint64
 
 	cmu     sync.Mutex
 	cch     chan struct{} // closed when a commit advances or the table changes
@@ -162,12 +168,13 @@ func New(opts Options) *Replicator {
 		opts.OrphanKeep = DefaultOrphanKeep
 	}
 	r := &Replicator{
-		opts:   opts,
-		lease:  opts.Lease.Milliseconds(),
-		slog:   opts.Logger,
-		links:  map[string]*link{},
-		grants: map[string]int64{},
-		cch:    make(chan struct{}),
+		opts:     opts,
+		lease:    opts.Lease.Milliseconds(),
+		slog:     opts.Logger,
+		links:    map[string]*link{},
+		grants:   map[string]int64{},
+		incoming: map[string]*incoming{},
+		cch:      make(chan struct{}),
 	}
 	r.log = newLog(opts.LogBytes, r.trimmed)
 	for i := range r.b {
@@ -346,7 +353,45 @@ func (r *Replicator) Unreachable() []string {
 			out = append(out, id)
 		}
 	}
+	// A primary whose link to this node broke and did not come back within
+	// half a lease (a live one reconnects in milliseconds) is most likely
+	// dead: saying so lets the config servers fail it over without waiting
+	// for the down timeout.
+	for id, in := range r.incoming {
+		if in.open == 0 && r.primaries[id] && now-in.lost > r.lease/2 && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
 	return out
+}
+
+// incoming is the state of the links from one primary.
+type incoming struct {
+	open int   // links open now
+	lost int64 // Mono ms the last one closed
+}
+
+// linkOpened and linkClosed track Serve's links from peer.
+func (r *Replicator) linkOpened(peer string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	in := r.incoming[peer]
+	if in == nil {
+		in = &incoming{}
+		r.incoming[peer] = in
+	}
+	in.open++
+}
+
+func (r *Replicator) linkClosed(peer string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if in := r.incoming[peer]; in != nil {
+		in.open--
+		if in.open == 0 {
+			in.lost = Mono()
+		}
+	}
 }
 
 // Lag returns, per peer, how many bytes of the log it has not acknowledged
