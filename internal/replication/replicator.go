@@ -16,7 +16,9 @@ import (
 
 // Defaults.
 const (
-	DefaultLease    = time.Second
+	// DefaultLease bounds failover: a promoted secondary waits out the old
+	// primary's lease (plus a margin) after its last grant.
+	DefaultLease    = 750 * time.Millisecond
 	DefaultLogBytes = 64 << 20
 	// DefaultOrphanKeep outlasts the config servers' --replace-after (30s),
 	// after which a bucket's copies go elsewhere.

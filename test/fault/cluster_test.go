@@ -146,7 +146,7 @@ func startCluster(t *testing.T, k knobs, dir, subnet string) *cluster {
 		if dataFlags.sourceAddr {
 			args = append(args, "--source-addr", ip)
 		}
-		if dataFlags.lease {
+		if dataFlags.lease && k.lease > 0 {
 			args = append(args, "--lease", k.lease.String())
 		}
 		if dataFlags.clusterSecret {

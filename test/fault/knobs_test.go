@@ -26,7 +26,7 @@ type knobs struct {
 	down       time.Duration // FAULT_DOWN: how long a killed server stays down (and the "none" fault lasts)
 	stop       time.Duration // FAULT_STOP: how long a SIGSTOPped data server stays stopped
 	cut        time.Duration // FAULT_CUT: how long a data server is cut off
-	lease      time.Duration // FAULT_LEASE: --lease of the data servers, when they have the flag
+	lease      time.Duration // FAULT_LEASE: --lease of the data servers (0: their default)
 	reload     time.Duration // FAULT_CLIENT_RELOAD: clients' ClusterStateReloadInterval (default 500ms; 0: go-redis' own, 10s)
 	heal       time.Duration // FAULT_HEAL_TIMEOUT: bound on waiting for a healthy cluster
 	check      time.Duration // FAULT_CHECK_TIMEOUT: bound on porcupine's search per namespace
@@ -51,7 +51,7 @@ func loadKnobs(t *testing.T) knobs {
 		down:       envDuration(t, "FAULT_DOWN", 5*time.Second),
 		stop:       envDuration(t, "FAULT_STOP", 3*time.Second),
 		cut:        envDuration(t, "FAULT_CUT", 5*time.Second),
-		lease:      envDuration(t, "FAULT_LEASE", time.Second),
+		lease:      envDuration(t, "FAULT_LEASE", 0),
 		reload:     envDuration(t, "FAULT_CLIENT_RELOAD", 500*time.Millisecond),
 		heal:       envDuration(t, "FAULT_HEAL_TIMEOUT", 2*time.Minute),
 		check:      envDuration(t, "FAULT_CHECK_TIMEOUT", 2*time.Minute),
