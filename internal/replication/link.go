@@ -125,7 +125,9 @@ type sender struct {
 	nc   net.Conn
 	w    *bufio.Writer
 	seq  uint64
-	pos  uint64 // log position streamed up to
+	pos  uint64  // log position streamed up to
+	out  []byte  // frame being built (writeFrame copies it out)
+	idx  []int32 // per bucket: 1 + its index in the frame's LSN list, 0: none
 	mu   sync.Mutex
 	wait []pendingFrame
 	buf  []byte
@@ -436,9 +438,13 @@ func (s *sender) snapshot(b uint16) error {
 	return s.frame(fSnapEnd, end, []bucketLSN{{b, lsn}}, false)
 }
 
-// stream sends the log's new records of the link's buckets.
+// stream sends the log's new records of the link's buckets. A frame's ack
+// confirms, per bucket, the highest LSN it carried: one entry per bucket.
 func (s *sender) stream(cursor *uint64, inSet []bool) error {
 	r := s.l.r
+	if s.idx == nil {
+		s.idx = make([]int32, len(inSet))
+	}
 	for {
 		end := r.log.endPos()
 		if *cursor >= end {
@@ -448,18 +454,28 @@ func (s *sender) stream(cursor *uint64, inSet []bool) error {
 		if !ok {
 			return errors.New("replication: peer fell behind the log")
 		}
-		out := make([]byte, 8, len(chunk)+8)
+		out := append(s.out[:0], make([]byte, 8)...)
 		var lsns []bucketLSN
+		sent := 0
 		for off := 0; off < len(chunk); {
 			b, lsn, n := peekBucketLSN(chunk[off:])
 			if inSet[b] {
 				out = append(out, chunk[off:off+n]...)
-				lsns = append(lsns, bucketLSN{b, lsn})
-				r.stats.RecordsSent.Add(1)
+				if i := s.idx[b]; i > 0 {
+					lsns[i-1].lsn = lsn
+				} else {
+					lsns = append(lsns, bucketLSN{b, lsn})
+					s.idx[b] = int32(len(lsns))
+				}
+				sent++
 			}
 			off += n
 		}
-		s.buf = chunk
+		for _, x := range lsns {
+			s.idx[x.b] = 0
+		}
+		r.stats.RecordsSent.Add(uint64(sent))
+		s.buf, s.out = chunk, out
 		*cursor = next
 		s.pos = next
 		if len(lsns) > 0 {
