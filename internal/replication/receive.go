@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"time"
 
@@ -289,6 +290,11 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 			last = rec.lsn
 			bs.advance(last, term)
 			applied++
+			if applied%256 == 0 {
+				// A big batch would hold a data server of one core
+				// (--procs 1) for milliseconds: let its clients in.
+				runtime.Gosched()
+			}
 		}
 		off += n
 	}
