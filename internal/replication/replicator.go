@@ -426,3 +426,19 @@ func (r *Replicator) Close() {
 		delete(r.links, id)
 	}
 }
+
+// Behind counts the buckets this node is a secondary of whose copy has not
+// caught up yet (a snapshot or replay is pending or under way).
+func (r *Replicator) Behind() int {
+	cur := r.cur.Load()
+	if cur.self < 0 {
+		return 0
+	}
+	n := 0
+	for b, reps := range cur.t.Replicas {
+		if len(reps) > 1 && reps[0] != cur.self && slices.Contains(reps[1:], cur.self) && !r.b[b].heldA.Load() {
+			n++
+		}
+	}
+	return n
+}

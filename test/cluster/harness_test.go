@@ -9,9 +9,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -565,6 +567,12 @@ func (c *cluster) notServing(st *clusterapi.Status, up int) string {
 	if err != nil {
 		return "slots: " + err.Error()
 	}
+	// Every secondary caught up.
+	for _, ds := range c.liveData() {
+		if n, err := metric(ds.http, "granary_repl_secondaries_behind"); err != nil || n != 0 {
+			return fmt.Sprintf("%s: %v secondaries behind (%v)", ds.name, n, err)
+		}
+	}
 	// One GET per bucket, pipelined to its primary.
 	keys := bucketKeys()
 	for _, ds := range c.liveData() {
@@ -588,6 +596,25 @@ func (c *cluster) notServing(st *clusterapi.Status, up int) string {
 		}
 	}
 	return ""
+}
+
+// metric returns a gauge or counter without labels from a server's /metrics.
+func metric(addr, name string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("no metric %s", name)
 }
 
 // bucketKeys returns a key in every bucket.
