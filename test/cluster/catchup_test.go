@@ -73,6 +73,7 @@ func TestCatchUpByReplayOrSnapshot(t *testing.T) {
 			}
 		})
 		c.waitNodeState(t, ds.id, clusterapi.NodeDown, 30*time.Second)
+		cc.ReloadState(ctx) // the paused node accepts connections but never answers
 		prefix := fmt.Sprintf("cu:%s:", phase.want)
 		for i := 0; i < phase.keys; i += 500 {
 			// Its buckets' new primaries answer TRYAGAIN until the old
@@ -85,6 +86,9 @@ func TestCatchUpByReplayOrSnapshot(t *testing.T) {
 				_, err := pipe.Exec(ctx)
 				if err == nil {
 					break
+				}
+				if try%20 == 0 {
+					t.Logf("%s: writes while %s is paused, try %d: %v", phase.name, ds.name, try, err)
 				}
 				if try == 100 {
 					t.Fatalf("%s: writes while %s is paused: %v", phase.name, ds.name, err)

@@ -154,8 +154,10 @@ func joinLines(ss []string) string {
 
 // newClusterClient is a go-redis ClusterClient seeded with addrs.
 func newClusterClient(t *testing.T, addrs ...string) *redis.ClusterClient {
+	// The table is reloaded every 500 ms (go-redis' default is 10 s, and it
+	// does not reload when a node stops answering): see docs/replication.md.
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 2 * time.Second,
-		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second})
+		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, ClusterStateReloadInterval: 500 * time.Millisecond})
 	t.Cleanup(func() { cc.Close() })
 	return cc
 }
