@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"granary/internal/routing"
@@ -93,7 +95,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			}
 		}
 		var key strings.Builder
-		key.WriteString(itoa(from))
+		key.WriteString(strconv.FormatInt(from, 10))
 		for _, x := range reps[1:] {
 			id := t.Nodes[x].ID
 			key.WriteString("," + id)
@@ -103,7 +105,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 				wants[id] = w
 			}
 			w.buckets = append(w.buckets, uint16(b))
-			w.sig.WriteString(itoa(int64(b)) + ":" + itoa(int64(term)) + ",")
+			fmt.Fprintf(&w.sig, "%d:%d,", b, term)
 		}
 		if len(reps) == 1 && from <= now {
 			continue // no secondary, no fence: nothing to wait for
@@ -126,7 +128,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			l = newLink(r, id)
 			r.links[id] = l
 		}
-		l.configure(addr, t.Epoch, w.buckets, w.sig.String())
+		l.configure(addr, w.buckets, w.sig.String())
 	}
 	for id, l := range r.links {
 		if wants[id] == nil {
@@ -160,7 +162,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			r.recompute(next, uint16(b))
 		}
 	}
-	r.signalAlways()
+	r.wake()
 	return sv
 }
 
@@ -210,34 +212,4 @@ func (r *Replicator) refreshGates() {
 			g.refresh()
 		}
 	}
-}
-
-// signalAlways wakes Settle's waiters whether or not any is counted.
-func (r *Replicator) signalAlways() {
-	r.cmu.Lock()
-	close(r.cch)
-	r.cch = make(chan struct{})
-	r.cmu.Unlock()
-}
-
-func itoa(v int64) string {
-	var b [20]byte
-	i := len(b)
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

@@ -36,7 +36,6 @@ type link struct {
 
 	mu      sync.Mutex
 	addr    string
-	epoch   uint64
 	buckets []uint16
 	sig     string        // buckets and terms the current connection serves
 	kick    chan struct{} // reconnect with the new configuration
@@ -53,10 +52,10 @@ func newLink(r *Replicator, peer string) *link {
 
 // configure sets what the link streams; a change of buckets or terms makes
 // it reconnect and catch the peer up again.
-func (l *link) configure(addr string, epoch uint64, buckets []uint16, sig string) {
+func (l *link) configure(addr string, buckets []uint16, sig string) {
 	l.mu.Lock()
 	changed := sig != l.sig || addr != l.addr
-	l.addr, l.epoch, l.buckets, l.sig = addr, epoch, buckets, sig
+	l.addr, l.buckets, l.sig = addr, buckets, sig
 	l.mu.Unlock()
 	if changed {
 		select {
@@ -68,10 +67,10 @@ func (l *link) configure(addr string, epoch uint64, buckets []uint16, sig string
 
 func (l *link) stop() { l.cancel() }
 
-func (l *link) config() (addr string, epoch uint64, buckets []uint16) {
+func (l *link) config() (addr string, buckets []uint16) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.addr, l.epoch, l.buckets
+	return l.addr, l.buckets
 }
 
 // run connects and streams until stopped, backing off after failures.
@@ -145,7 +144,7 @@ func (s *sender) frame(kind byte, payload []byte, lsns []bucketLSN, ping bool) e
 
 // session is one connection: handshake, catch-up, stream.
 func (l *link) session(ctx context.Context) error {
-	addr, epoch, buckets := l.config()
+	addr, buckets := l.config()
 	r := l.r
 	d := net.Dialer{Timeout: r.opts.Lease}
 	if r.opts.SourceAddr != "" {
@@ -264,13 +263,13 @@ func (l *link) session(ctx context.Context) error {
 		if err := s.snapshot(b); err != nil {
 			return err
 		}
-		if err := s.maybePing(epoch); err != nil {
+		if err := s.maybePing(); err != nil {
 			return err
 		}
 	}
 	ping := time.NewTicker(r.opts.Lease / 4)
 	defer ping.Stop()
-	if err := s.ping(epoch); err != nil {
+	if err := s.ping(); err != nil {
 		return err
 	}
 	for {
@@ -288,7 +287,7 @@ func (l *link) session(ctx context.Context) error {
 		case <-l.kick:
 			return errKicked
 		case <-ping.C:
-			if err := s.ping(epoch); err != nil {
+			if err := s.ping(); err != nil {
 				return err
 			}
 		case <-wake:
@@ -488,7 +487,7 @@ func (s *sender) stream(cursor *uint64, inSet []bool) error {
 
 // ping asks for a lease, naming the table this node holds now (which may
 // be newer than the one the session started with).
-func (s *sender) ping(uint64) error {
+func (s *sender) ping() error {
 	p := make([]byte, 16)
 	binary.BigEndian.PutUint64(p[8:], s.l.r.epoch.Load())
 	return s.frame(fPing, p, nil, true)
@@ -496,7 +495,7 @@ func (s *sender) ping(uint64) error {
 
 // maybePing pings when the last ping is older than a quarter lease (during
 // a long catch-up).
-func (s *sender) maybePing(epoch uint64) error {
+func (s *sender) maybePing() error {
 	s.mu.Lock()
 	last := int64(0)
 	for i := len(s.wait) - 1; i >= 0; i-- {
@@ -509,7 +508,7 @@ func (s *sender) maybePing(epoch uint64) error {
 	if Mono()-last < s.l.r.lease/4 {
 		return nil
 	}
-	if err := s.ping(epoch); err != nil {
+	if err := s.ping(); err != nil {
 		return err
 	}
 	return s.w.Flush()

@@ -247,10 +247,19 @@ func TestFailoverFencesOldPrimary(t *testing.T) {
 	}
 	// b is promoted (term 2); a, deposed, still has the old table.
 	two := table(2, 2, []*node{a, b}, 1)
-	start := Mono()
+	// Pings stop counting once b holds the new table (a's is older).
+	b.r.epoch.Store(two.Epoch)
+	lastGrant := func() int64 {
+		b.r.mu.Lock()
+		defer b.r.mu.Unlock()
+		return b.r.grants["a"]
+	}
+	before := lastGrant() // a ping already past the epoch check may still land
 	sv := b.r.Install(two)
-	if sv.Role[1] != RolePrimary || sv.Gate[1] == nil || sv.Gate[1].From < start+lease.Milliseconds() {
-		t.Fatalf("new primary not fenced: role %v gate %+v", sv.Role[1], sv.Gate[1])
+	after := lastGrant()
+	fence := lease.Milliseconds() + b.r.margin()
+	if sv.Role[1] != RolePrimary || sv.Gate[1] == nil || sv.Gate[1].From < before+fence || sv.Gate[1].From > after+fence {
+		t.Fatalf("new primary not fenced until its last grant (%d..%d) + lease + margin: role %v gate %+v", before, after, sv.Role[1], sv.Gate[1])
 	}
 	// a's write in term 1 is refused by b: never committed.
 	p := set(t, a, 0, 1, "k", "lost")

@@ -307,11 +307,15 @@ func (r *Replicator) Settle(p []Pending, leaseUntil int64) bool {
 	}
 }
 
-// signal wakes Settle's waiters.
+// signal wakes Settle's waiters, if any (after a commit advanced).
 func (r *Replicator) signal() {
-	if r.waiting.Load() == 0 {
-		return
+	if r.waiting.Load() != 0 {
+		r.wake()
 	}
+}
+
+// wake wakes Settle's waiters, counted or not (after a table change).
+func (r *Replicator) wake() {
 	r.cmu.Lock()
 	close(r.cch)
 	r.cch = make(chan struct{})
