@@ -29,7 +29,7 @@ func (f *nsFlags) add(fs *pflag.FlagSet, create bool) {
 		engine, ack = "mem", clusterapi.AckSync
 	}
 	fs.StringVar(&f.name, "name", "", "name of the namespace")
-	fs.StringVar(&f.engine, "engine", engine, "storage engine: mem")
+	fs.StringVar(&f.engine, "engine", engine, "storage engine: mem (in memory, with eviction) or disk (persistent, on pebble; the data servers need --dir)")
 	fs.Var(&f.quota, "quota", "memory quota across the cluster, e.g. 512mb or 1gb (0: unlimited)")
 	fs.StringVar(&f.ack, "ack", ack, "when writes are acknowledged: sync (after every replica applied them: none is lost while a copy survives) or async (after the primary applied them: faster, a failover may lose the last ones)")
 	fs.Int64Var(&f.maxOps, "max-ops", 0, "flow limit per data server, operations per second (0: none)")

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ import (
 
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
-	var quota, replLog sizeFlag
+	var quota, replLog, diskCache sizeFlag
 	var procs int
 	var configServers addrList
 	cmd := &cobra.Command{
@@ -65,6 +66,7 @@ One of --standalone and --config-servers is required.`,
 			}
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
+			o.Disk.Cache = int64(diskCache)
 			if o.ClusterSecret == "" {
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
@@ -89,6 +91,10 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
 	f.DurationVar(&o.Lease, "lease", replication.DefaultLease, "primary lease: a primary cut off from a secondary stops serving after this long, and a promoted one starts no earlier (keep it below the config servers' --down-timeout)")
 	f.Var(&replLog, "repl-log", "replication log kept in memory for catch-up by replay, e.g. 64mb (0: 64mb); a replica away longer than this covers gets a snapshot")
+	f.StringVar(&o.Engine, "engine", "mem", "engine of namespaces the config servers do not define: mem (in memory) or disk (persistent, in --dir)")
+	f.StringVar(&o.Disk.Sync, "disk-sync", "everysec", "WAL sync policy of disk namespaces: always (fsync before replying: a crash or power failure loses nothing acknowledged) or everysec (fsync every --disk-sync-interval: a crash or power failure loses up to that much)")
+	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "fsync period of --disk-sync everysec")
+	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

@@ -242,6 +242,12 @@ func (c *Ctx) route(sp *Spec, first, last, step int) bool {
 			}
 		}
 	}
+	return c.serves(sp, v, b)
+}
+
+// serves checks that this node serves bucket b for sp now, replying
+// MOVED, TRYAGAIN or CLUSTERDOWN when not.
+func (c *Ctx) serves(sp *Spec, v *view, b uint16) bool {
 	switch v.role[b] {
 	case replication.RolePrimary:
 	case replication.RoleBlocked:

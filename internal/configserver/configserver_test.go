@@ -107,7 +107,6 @@ func TestNamespaces(t *testing.T) {
 		{clusterapi.Namespace{ID: 8, Name: "sessions"}, 409, "taken"},
 		{clusterapi.Namespace{ID: 8, Name: ""}, 400, "name"},
 		{clusterapi.Namespace{ID: 8, Name: "bad name"}, 400, "name"},
-		{clusterapi.Namespace{ID: 8, Name: "d", Engine: "disk"}, 400, "reserved"},
 		{clusterapi.Namespace{ID: 8, Name: "d", Engine: "rocks"}, 400, "unknown engine"},
 		{clusterapi.Namespace{ID: 8, Name: "d", Ack: "maybe"}, 400, "ack"},
 		{clusterapi.Namespace{ID: 8, Name: "d", Quota: -1}, 400, "quota"},

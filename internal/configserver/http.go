@@ -522,7 +522,7 @@ func (s *Server) handleRebuild(w http.ResponseWriter, _ *http.Request) {
 
 var nsName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-// validateNamespace fills defaults (engine mem, ack async) and checks a
+// validateNamespace fills defaults (engine mem, ack sync) and checks a
 // namespace definition on its own.
 func validateNamespace(ns *clusterapi.Namespace) error {
 	if !nsName.MatchString(ns.Name) {
@@ -531,11 +531,9 @@ func validateNamespace(ns *clusterapi.Namespace) error {
 	switch ns.Engine {
 	case "":
 		ns.Engine = "mem"
-	case "mem":
-	case "disk":
-		return errf(http.StatusBadRequest, "namespace %q: engine \"disk\" is reserved and not available yet (use \"mem\")", ns.Name)
+	case "mem", "disk":
 	default:
-		return errf(http.StatusBadRequest, "namespace %q: unknown engine %q (available: \"mem\")", ns.Name, ns.Engine)
+		return errf(http.StatusBadRequest, "namespace %q: unknown engine %q (available: \"mem\", \"disk\")", ns.Name, ns.Engine)
 	}
 	switch ns.Ack {
 	case "":

@@ -391,8 +391,8 @@ func (c *cluster) withSelf(rt *routing.Table) {
 func (c *cluster) applyNamespaces(list []clusterapi.Namespace, version uint64) {
 	by := make(map[uint16]clusterapi.Namespace, len(list))
 	for _, ns := range list {
-		if ns.Engine != "" && ns.Engine != "mem" {
-			c.log.Warn("namespace engine not available on this data server: using mem",
+		if ns.Engine == EngineDisk && c.d.disk == nil {
+			c.log.Warn("namespace wants the disk engine but this data server has no --dir: using mem",
 				"namespace", ns.ID, "name", ns.Name, "engine", ns.Engine)
 		}
 		by[ns.ID] = ns

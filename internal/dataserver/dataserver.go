@@ -19,7 +19,7 @@ import (
 
 	"granary/internal/command"
 	"granary/internal/engine"
-	"granary/internal/engine/mem"
+	"granary/internal/engine/disk"
 	"granary/internal/namespace"
 	"granary/internal/replication"
 	"granary/internal/resp"
@@ -73,6 +73,11 @@ type Options struct {
 	// SourceAddr is the local IP outgoing connections (replication links,
 	// heartbeats) leave from; "" = chosen by the system.
 	SourceAddr string
+
+	// Engine is the engine of namespaces the config servers do not define:
+	// EngineMem (default) or EngineDisk (needs Dir).
+	Engine string
+	Disk   DiskOptions
 }
 
 // DataServer is a running data server.
@@ -89,8 +94,13 @@ type DataServer struct {
 	// share on this node; read by the registry's factory.
 	defs         atomic.Pointer[nsDefs]
 	defaultQuota int64
-	cluster      *cluster // nil outside cluster mode
-	bg           sync.WaitGroup
+	// defaultEngine is Options.Engine; disk is the store of the disk
+	// namespaces (nil without a data directory).
+	defaultEngine string
+	disk          *disk.Store
+	onDisk        map[uint16]bool // namespaces with data in disk at start (read-only after Start)
+	cluster       *cluster        // nil outside cluster mode
+	bg            sync.WaitGroup
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -143,7 +153,22 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		return fail(err)
 	}
 
-	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, done: make(chan struct{})}
+	if opts.Engine == "" {
+		opts.Engine = EngineMem
+	}
+	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, defaultEngine: opts.Engine, done: make(chan struct{})}
+	switch {
+	case opts.Engine != EngineMem && opts.Engine != EngineDisk:
+		ln.Close()
+		return fail(fmt.Errorf("engine %q: want %q or %q", opts.Engine, EngineMem, EngineDisk))
+	case opts.Engine == EngineDisk && opts.Dir == "":
+		ln.Close()
+		return fail(errors.New("the disk engine keeps its data in the data directory: give --dir"))
+	}
+	if d.disk, err = d.openDisk(opts.Dir, opts.Disk); err != nil {
+		ln.Close()
+		return fail(err)
+	}
 	var repl *replication.Replicator
 	if clustered {
 		secret := opts.ClusterSecret
@@ -156,14 +181,32 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		})
 	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
-		e := mem.New(mem.Options{Quota: d.quotaOf(id)})
+		e := d.newEngine(id)
 		if repl != nil {
 			return repl.Wrap(e, id)
 		}
 		return e
 	})
+	if d.disk != nil {
+		// The disk namespaces with data exist from the start: INFO lists
+		// them and replication snapshots include them.
+		d.onDisk = map[uint16]bool{}
+		for _, id := range d.disk.Namespaces() {
+			d.onDisk[id] = true
+			reg.Get(id)
+		}
+	}
 	if repl != nil {
 		repl.SetRegistry(reg)
+		if d.disk != nil {
+			if err := repl.SetDurable(d.disk); err != nil {
+				repl.Close()
+				reg.Close()
+				d.disk.Close()
+				ln.Close()
+				return fail(err)
+			}
+		}
 	}
 	node := &command.Node{
 		ID: id,
@@ -263,6 +306,11 @@ func (d *DataServer) Close() error {
 			d.node.Repl.Close()
 		}
 		d.reg.Close()
+		if d.disk != nil {
+			if err := d.disk.Close(); err != nil {
+				d.log.Error("closing the disk store", "err", err)
+			}
+		}
 		d.lock.release()
 	})
 	if d.err != nil && !errors.Is(d.err, net.ErrClosed) {

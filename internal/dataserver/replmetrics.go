@@ -11,7 +11,7 @@ type replCollector struct {
 	r *replication.Replicator
 
 	catchups, sent, applied, bytesSent, rejected, settleTimeouts, resets *prometheus.Desc
-	lag, logBytes, behind                                                *prometheus.Desc
+	lag, logBytes, behind, restored                                      *prometheus.Desc
 }
 
 func newReplCollector(r *replication.Replicator) *replCollector {
@@ -30,11 +30,12 @@ func newReplCollector(r *replication.Replicator) *replCollector {
 		lag:            d("lag_bytes", "Bytes of this node's log a secondary has not acknowledged yet.", "peer"),
 		logBytes:       d("log_bytes", "Memory held by the replication log."),
 		behind:         d("secondaries_behind", "Buckets this node is a secondary of whose copy has not caught up yet."),
+		restored:       d("restored_buckets", "Buckets whose copy was read back from the disk store at start (with its place in the bucket's history)."),
 	}
 }
 
 func (c *replCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.catchups, c.sent, c.applied, c.bytesSent, c.rejected, c.settleTimeouts, c.resets, c.lag, c.logBytes, c.behind} {
+	for _, d := range []*prometheus.Desc{c.catchups, c.sent, c.applied, c.bytesSent, c.rejected, c.settleTimeouts, c.resets, c.lag, c.logBytes, c.behind, c.restored} {
 		ch <- d
 	}
 }
@@ -58,5 +59,6 @@ func (c *replCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), peer)
 	}
 	ch <- prometheus.MustNewConstMetric(c.logBytes, prometheus.GaugeValue, float64(c.r.LogBytes()))
+	ch <- prometheus.MustNewConstMetric(c.restored, prometheus.GaugeValue, float64(st.Restored.Load()))
 	ch <- prometheus.MustNewConstMetric(c.behind, prometheus.GaugeValue, float64(c.r.Behind()))
 }

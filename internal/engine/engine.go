@@ -108,6 +108,14 @@ type Engine interface {
 	Close() error
 }
 
+// Ingester is implemented by engines that take whole files of sorted items
+// (bulk import): files[i] holds items of bucket buckets[i] only, in the
+// engine's own file format, and replaces existing keys. All files are added
+// at once, or none.
+type Ingester interface {
+	Ingest(buckets []uint16, files [][]byte) error
+}
+
 // Stats are an engine's counters. Bytes is the memory the engine accounts
 // against its quota (item data plus its own index and allocator overhead).
 type Stats struct {

@@ -15,8 +15,10 @@ type bucketState struct {
 	mu sync.Mutex // serialises the bucket's writes with their LSNs; guards the fields below
 	// held is set while this node's data of the bucket is a valid prefix of
 	// the bucket's history: as primary, after a catch-up as secondary.
-	held  bool
-	heldA atomic.Bool // held, readable without mu
+	held bool
+	// heldA is held, readable without mu, for serving: false for a copy
+	// restored from disk until its primary confirmed it caught up.
+	heldA atomic.Bool
 	// terms is the term history of the entries held; entries below
 	// terms[0].lsn are unknown (a snapshot summarised them).
 	terms []termStart
@@ -28,6 +30,17 @@ type bucketState struct {
 	orphan int64
 	// scratch holds a copy of the value being logged (see Engine.Update).
 	scratch []byte
+	// mem is set once the bucket's history since its last drop holds a
+	// record of an in-memory namespace, which a restart loses.
+	mem bool
+	// restored is set for a copy read back from disk at start, until the
+	// bucket is dropped: given to this node as primary, it is kept.
+	restored bool
+	// stamped is set when the durable store may hold a stamp of the bucket.
+	stamped bool
+	// stampTerm is the term of the records being written under mu, for the
+	// durable store's stamp (0: the write is not a logged one).
+	stampTerm atomic.Uint64
 
 	lsn        atomic.Uint64 // last entry applied (readable without mu)
 	committed  atomic.Uint64 // acknowledged by every secondary (primary only)
@@ -70,6 +83,8 @@ func (b *bucketState) advance(lsn, term uint64) {
 // older history had. Called with mu held.
 func (b *bucketState) drop(pos uint64) {
 	b.setHeld(false)
+	b.mem = false
+	b.restored = false
 	b.terms = nil
 	b.resetPos = pos
 	b.replayFrom.Store(b.lsn.Load() + 1)

@@ -59,15 +59,21 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			case wasReplica || (bs.held && bs.orphan == 0):
 				r.dropLocked(uint16(b), bs, pos, nss)
 			}
+		case idx == 0 && !wasReplica && bs.restored && bs.held:
+			// This node's own copy, read back from disk at start: its
+			// history goes on from there.
+			bs.setHeld(true)
 		case idx == 0 && !wasReplica:
 			// Given to this node without a predecessor here: its data
 			// starts empty (the config servers decided nothing is lost,
 			// or nothing could be saved).
 			r.dropLocked(uint16(b), bs, pos, nss)
 			bs.adopt(pos)
+			r.saveStamp(uint16(b), bs) // held, empty: a restart keeps knowing it
 		}
 		if idx >= 0 {
 			bs.orphan = 0
+			bs.restored = false
 		}
 		held := bs.held
 		bs.mu.Unlock()
@@ -169,6 +175,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 // dropLocked removes the bucket's data from namespaces nss. Called with
 // the bucket's lock held.
 func (r *Replicator) dropLocked(b uint16, bs *bucketState, pos uint64, nss []*namespaceT) {
+	r.forgetStamp(b, bs)
 	for _, ns := range nss {
 		inner(ns.Engine).DropBucket(b)
 	}

@@ -123,7 +123,10 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 	case fBatch:
 		now := time.Now().UnixMilli()
 		for len(p) > 0 {
-			n, err := rv.applyRun(p, now)
+			n, err := rv.applyIngests(p, now)
+			if err == nil && n == 0 {
+				n, err = rv.applyRun(p, now)
+			}
 			if err != nil {
 				return err
 			}
@@ -145,6 +148,9 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 		b := uint16(rv.snap)
 		p = p[2:]
 		now := time.Now().UnixMilli()
+		bs := &r.b[b]
+		bs.mu.Lock()
+		defer bs.mu.Unlock()
 		for len(p) > 0 {
 			n, err := decodeRecord(p, &rv.rec)
 			if err != nil {
@@ -153,7 +159,11 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 			if rv.rec.bucket != b || rv.rec.kind != recPut {
 				return errors.New("replication: snapshot record out of place")
 			}
-			inner(r.reg.Get(rv.rec.ns).Engine).Set(b, rv.rec.key, rv.rec.item, now)
+			e := r.reg.Get(rv.rec.ns).Engine
+			if !isPersistent(e) {
+				bs.mem = true
+			}
+			inner(e).Set(b, rv.rec.key, rv.rec.item, now)
 			p = p[n:]
 		}
 	case fSnapEnd:
@@ -167,6 +177,7 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 		bs := &r.b[b]
 		bs.mu.Lock()
 		bs.install(r.log.endPos(), lsn, term)
+		r.saveStamp(b, bs)
 		bs.mu.Unlock()
 		rv.snap = -1
 	case fEmpty:
@@ -183,6 +194,7 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 			bs.mu.Lock()
 			r.dropLocked(b, bs, r.log.endPos(), r.namespaces())
 			bs.install(r.log.endPos(), 0, term)
+			r.saveStamp(b, bs)
 			bs.mu.Unlock()
 		}
 	case fSynced:
@@ -214,7 +226,13 @@ func (rv *receiver) bucketFrame(p []byte) (uint16, *bucketState, error) {
 
 // check accepts a frame for bucket b in term only from the bucket's primary
 // in this node's table, in that table's term, with this node a secondary.
-func (rv *receiver) check(b uint16, term uint64) error {
+func (rv *receiver) check(b uint16, term uint64) error { return rv.checkTerm(b, term, false) }
+
+// checkRecords is check for log records: a catch-up replays records written
+// in earlier terms, which the bucket's current primary may send.
+func (rv *receiver) checkRecords(b uint16, term uint64) error { return rv.checkTerm(b, term, true) }
+
+func (rv *receiver) checkTerm(b uint16, term uint64, older bool) error {
 	cur := rv.r.cur.Load()
 	t := cur.t
 	p := t.Primary(b)
@@ -224,7 +242,7 @@ func (rv *receiver) check(b uint16, term uint64) error {
 			return &rejection{b, "table behind the primary's; retry"}
 		}
 		return &rejection{b, "not the bucket's primary"}
-	case term < t.Terms[b]:
+	case term < t.Terms[b] && !older:
 		return &rejection{b, "stale term"}
 	case term > t.Terms[b]:
 		return &rejection{b, "table behind the primary's; retry"}
@@ -245,7 +263,7 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 		return 0, err
 	}
 	b, term := rec.bucket, rec.term
-	if err := rv.check(b, term); err != nil {
+	if err := rv.checkRecords(b, term); err != nil {
 		return 0, err
 	}
 	bs := &r.b[b]
@@ -254,6 +272,7 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 	if !bs.held {
 		return 0, &rejection{b, "record for a bucket not caught up"}
 	}
+	defer end(bs)
 	last := bs.lsn.Load()
 	var e engine.Engine
 	ns := -1
@@ -277,7 +296,16 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 		default:
 			if int(rec.ns) != ns {
 				ns = int(rec.ns)
-				e = inner(r.reg.Get(rec.ns).Engine)
+				w := r.reg.Get(rec.ns).Engine
+				e = inner(w)
+				if isPersistent(w) {
+					bs.stampTerm.Store(term)
+				} else {
+					bs.stampTerm.Store(0)
+				}
+			}
+			if bs.stampTerm.Load() == 0 {
+				bs.mem = true
 			}
 			switch rec.kind {
 			case recPut:
@@ -286,6 +314,15 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 				e.Update(b, rec.key, now, func(*engine.Item) (engine.Item, engine.Op) { return engine.Item{}, engine.OpDelete })
 			case recDrop:
 				e.DropBucket(b)
+			case recIngest:
+				in, ok := e.(engine.Ingester)
+				if !ok {
+					return 0, &rejection{b, "file for a namespace whose engine takes none"}
+				}
+				r.forgetStamps([]uint16{b})
+				if err := in.Ingest([]uint16{b}, [][]byte{rec.item.Value}); err != nil {
+					return 0, fmt.Errorf("replication: bucket %d: ingest: %w", b, err)
+				}
 			}
 			last = rec.lsn
 			bs.advance(last, term)

@@ -12,6 +12,9 @@ const (
 	recPut  = 1 // store Item under Key
 	recDel  = 2 // delete Key
 	recDrop = 3 // drop the bucket's items in namespace NS
+	// recIngest adds a file of the bucket's items in namespace NS (bulk
+	// import), held in Item.Value, to an engine.Ingester.
+	recIngest = 4
 )
 
 // recHeader is the fixed part of an encoded record: kind(1) ns(2) bucket(2)
@@ -76,7 +79,7 @@ func decodeRecord(b []byte, r *record) (int, error) {
 	r.item.Expire = int64(binary.BigEndian.Uint64(p[30:]))
 	kl := int(binary.BigEndian.Uint32(p[38:]))
 	vl := int(binary.BigEndian.Uint32(p[42:]))
-	if recHeader+kl+vl != n || r.bucket >= 16384 || r.kind < recPut || r.kind > recDrop {
+	if recHeader+kl+vl != n || r.bucket >= 16384 || r.kind < recPut || r.kind > recIngest {
 		return 0, errBadRecord
 	}
 	r.key = p[recHeader : recHeader+kl]

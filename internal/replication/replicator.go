@@ -133,6 +133,9 @@ type Replicator struct {
 	cch     chan struct{} // closed when a commit advances or the table changes
 	waiting atomic.Int32
 
+	// durable is the store of the node's persistent namespaces (nil: none).
+	durable Durable
+
 	stats Stats
 	done  chan struct{} // closed by Close
 	once  sync.Once
@@ -150,6 +153,7 @@ type Stats struct {
 	Rejected        atomic.Uint64 // records or frames refused as secondary
 	SettleTimeouts  atomic.Uint64 // replies given up on (connection closed)
 	LinkResets      atomic.Uint64
+	Restored        atomic.Uint64 // buckets read back from disk at start
 }
 
 // New returns a Replicator; SetRegistry must be called before it serves.

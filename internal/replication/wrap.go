@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"slices"
 
 	"granary/internal/engine"
@@ -12,14 +13,31 @@ import (
 // through.
 type Engine struct {
 	engine.Engine
-	ns uint16
-	r  *Replicator
+	ns      uint16
+	r       *Replicator
+	durable bool // the engine's data survives a restart (see Durable)
 }
+
+var errNoIngest = errors.New("ERR the namespace's engine does not take files (bulk import needs the disk engine)")
 
 // Wrap returns e with its writes logged for replication as namespace ns.
 func (r *Replicator) Wrap(e engine.Engine, ns uint16) *Engine {
-	return &Engine{Engine: e, ns: ns, r: r}
+	return &Engine{Engine: e, ns: ns, r: r, durable: isPersistent(e)}
 }
+
+// begin prepares a logged write of bucket b, under its lock: a persistent
+// engine stamps its batch with the entry the write ends at; an in-memory
+// one marks the bucket as holding data a restart loses.
+func (e *Engine) begin(b uint16, bs *bucketState) {
+	if e.durable {
+		bs.stampTerm.Store(e.r.cur.Load().lead[b])
+	} else {
+		bs.mem = true
+	}
+}
+
+// end closes what begin opened.
+func end(bs *bucketState) { bs.stampTerm.Store(0) }
 
 // Inner returns the wrapped engine.
 func (e *Engine) Inner() engine.Engine { return e.Engine }
@@ -28,7 +46,9 @@ func (e *Engine) Inner() engine.Engine { return e.Engine }
 func (e *Engine) Set(bucket uint16, key []byte, item engine.Item, now int64) (uint64, error) {
 	bs := &e.r.b[bucket]
 	bs.mu.Lock()
+	e.begin(bucket, bs)
 	v, err := e.Engine.Set(bucket, key, item, now)
+	end(bs)
 	if err == nil {
 		item.Version = v
 		e.r.logLocked(bs, &record{kind: recPut, ns: e.ns, bucket: bucket, key: key, item: item})
@@ -43,6 +63,7 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 	var next engine.Item
 	var op engine.Op
 	bs.mu.Lock()
+	e.begin(bucket, bs)
 	err := e.Engine.Update(bucket, key, now, func(cur *engine.Item) (engine.Item, engine.Op) {
 		n, o := fn(cur)
 		next, op = n, o
@@ -65,6 +86,7 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 	if cap(bs.scratch) > scratchKeep {
 		bs.scratch = nil
 	}
+	end(bs)
 	bs.mu.Unlock()
 	return err
 }
@@ -85,6 +107,7 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 	slices.Sort(locked)
 	for _, b := range locked {
 		e.r.b[b].mu.Lock()
+		e.begin(b, &e.r.b[b])
 	}
 	var nexts []engine.Item
 	var ops []engine.Op
@@ -110,6 +133,7 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 		}
 	}
 	for _, b := range locked {
+		end(&e.r.b[b])
 		e.r.b[b].mu.Unlock()
 	}
 	return err
@@ -119,7 +143,36 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 func (e *Engine) DropBucket(bucket uint16) {
 	bs := &e.r.b[bucket]
 	bs.mu.Lock()
+	e.begin(bucket, bs)
 	e.Engine.DropBucket(bucket)
+	end(bs)
 	e.r.logLocked(bs, &record{kind: recDrop, ns: e.ns, bucket: bucket})
 	bs.mu.Unlock()
+}
+
+// Ingest implements engine.Ingester: the files are added under their
+// buckets' locks, each logged as one record carrying the file, so the
+// secondaries add the same items at the same place in the history.
+func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
+	in, ok := e.Engine.(engine.Ingester)
+	if !ok {
+		return errNoIngest
+	}
+	locked := slices.Clone(buckets)
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, b := range locked {
+		e.r.b[b].mu.Lock()
+	}
+	e.r.forgetStamps(locked)
+	err := in.Ingest(buckets, files)
+	if err == nil {
+		for i, b := range buckets {
+			e.r.logLocked(&e.r.b[b], &record{kind: recIngest, ns: e.ns, bucket: b, item: engine.Item{Value: files[i]}})
+		}
+	}
+	for _, b := range locked {
+		e.r.b[b].mu.Unlock()
+	}
+	return err
 }

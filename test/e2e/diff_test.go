@@ -595,20 +595,26 @@ type diffPair struct {
 	noFlushAll     bool // Granary lacks FLUSHALL: clean with SCAN and DEL
 }
 
+// TestDifferential runs every sequence against redis-server and Granary,
+// with its namespaces on each engine.
 func TestDifferential(t *testing.T) {
-	p := &diffPair{redis: startRedis(t), granary: startGranary(t, granaryOpts{})}
-	ref := dialRaw(t, p.redis.addr)
-	table := sequences()
-	table = append(table, aritySequences(t, ref)...)
-	start := time.Now()
-	for _, proto := range []int{2, 3} {
-		t.Run(fmt.Sprintf("resp%d", proto), func(t *testing.T) {
-			for _, sq := range table {
-				t.Run(sq.name, func(t *testing.T) { p.run(t, sq, proto) })
+	for _, eng := range []string{"mem", "disk"} {
+		t.Run(eng, func(t *testing.T) {
+			p := &diffPair{redis: startRedis(t), granary: startGranary(t, granaryOpts{Disk: eng == "disk"})}
+			ref := dialRaw(t, p.redis.addr)
+			table := sequences()
+			table = append(table, aritySequences(t, ref)...)
+			start := time.Now()
+			for _, proto := range []int{2, 3} {
+				t.Run(fmt.Sprintf("resp%d", proto), func(t *testing.T) {
+					for _, sq := range table {
+						t.Run(sq.name, func(t *testing.T) { p.run(t, sq, proto) })
+					}
+				})
 			}
+			t.Logf("%s: %d sequences x 2 protocols in %v", eng, len(table), time.Since(start).Round(time.Millisecond))
 		})
 	}
-	t.Logf("%d sequences x 2 protocols in %v", len(table), time.Since(start).Round(time.Millisecond))
 }
 
 // reset empties both servers.

@@ -124,6 +124,11 @@ func startRedis(t testing.TB, extra ...string) *proc {
 // granaryOpts are the options of a granary process.
 type granaryOpts struct {
 	RequirePass string
+	// Disk runs every namespace on the disk engine, in a directory of the
+	// test's (Dir, or a temporary one).
+	Disk bool
+	Dir  string
+	Args []string // more flags
 }
 
 // startGranary starts `granary data --standalone` (the binary TestMain built)
@@ -146,7 +151,13 @@ func startGranary(t testing.TB, o granaryOpts) *proc {
 		if o.RequirePass != "" {
 			args = append(args, "--requirepass", o.RequirePass)
 		}
-		return args
+		if o.Disk {
+			if o.Dir == "" {
+				o.Dir = t.TempDir()
+			}
+			args = append(args, "--engine", "disk", "--dir", o.Dir)
+		}
+		return append(args, o.Args...)
 	})
 }
 

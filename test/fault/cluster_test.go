@@ -192,7 +192,7 @@ func startCluster(t *testing.T, k knobs, dir, subnet string) *cluster {
 	}
 	for i, mode := range k.namespaces {
 		id := uint16(i + 1)
-		if out, err := c.ctl("namespace", "create", strconv.Itoa(int(id)), "--name", "fault-"+mode, "--ack", mode); err != nil {
+		if out, err := c.ctl("namespace", "create", strconv.Itoa(int(id)), "--name", "fault-"+mode, "--ack", mode, "--engine", k.engine); err != nil {
 			t.Fatalf("creating the %s namespace: %v\n%s", mode, err, out)
 		}
 		c.ns[mode] = id

@@ -3,6 +3,7 @@
 package fault
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,7 @@ type knobs struct {
 	check      time.Duration // FAULT_CHECK_TIMEOUT: bound on porcupine's search per namespace
 	out        string        // FAULT_OUT: where runs keep logs, data and visualizations
 	keep       bool          // FAULT_KEEP: keep the run's directory when the test passes
+	engine     string        // FAULT_ENGINE: engine of the namespaces: mem or disk
 }
 
 // faultKinds are the known fault kinds, in the default order.
@@ -57,6 +59,10 @@ func loadKnobs(t *testing.T) knobs {
 		check:      envDuration(t, "FAULT_CHECK_TIMEOUT", 2*time.Minute),
 		out:        os.Getenv("FAULT_OUT"),
 		keep:       os.Getenv("FAULT_KEEP") == "1",
+		engine:     cmp.Or(os.Getenv("FAULT_ENGINE"), "mem"),
+	}
+	if k.engine != "mem" && k.engine != "disk" {
+		t.Fatalf("FAULT_ENGINE: %q is neither mem nor disk", k.engine)
 	}
 	clientReload = k.reload
 	if k.out == "" {
