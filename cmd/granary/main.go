@@ -35,6 +35,6 @@ Start a local cluster with 'granary dev', then 'redis-cli -c -p 5198'.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(devCmd(), configCmd(), dataCmd(), ctlCmd())
+	root.AddCommand(devCmd(), configCmd(), dataCmd(), ctlCmd(), healthcheckCmd())
 	return root
 }
