@@ -4,8 +4,13 @@ BIN       := bin/granary
 FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
 RACE_PKGS := ./internal/... ./cmd/...
+# Containers (deploy/): the image's tag, docker, and docker-compose v1 (Debian's
+# package) or the compose plugin ("docker compose"), whichever is there.
+IMAGE     ?= granary:dev
+DOCKER    ?= docker
+COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build test unit e2e cluster-test fault deps bench bench-mem bench-repl fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -13,18 +18,35 @@ run: ## start a local Granary (redis-cli -c -p 5198)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/granary
 
-test: deps vet unit e2e fault ## everything CI runs
+image: build ## the container image $(IMAGE): FROM scratch, the static binary alone (deploy/Dockerfile)
+	mkdir -p bin/image-data
+	$(DOCKER) build -f deploy/Dockerfile -t $(IMAGE) .
+
+test: deps vet unit k8s-check e2e compose-test fault ## everything CI runs
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	# allocation tests are built without the race detector (it allocates)
 	$(GO) test -count=1 -run 'Allocs' ./internal/command ./internal/resp ./internal/glob
 
+k8s-check: ## deploy/: manifests decoded strictly into the Kubernetes API types, cross-references, real flags
+	$(GO) test -count=1 ./test/deploy/
+	$(GO) test -count=1 -run 'DeployFiles|CheckCommandLine' ./cmd/granary/
+
 e2e: cluster-test ## multi-process and differential tests (need redis-server)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
 
 cluster-test: ## config servers and data servers as processes: clients, failover, node changes
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
+
+compose-test: ## deploy/docker-compose.yml: image built, cluster up, client load, a data server killed (needs Docker)
+	COMPOSE="$(COMPOSE)" DOCKER="$(DOCKER)" $(GO) test -count=1 -tags compose -timeout 15m ./test/compose/ -v
+
+compose-up: image ## run deploy/docker-compose.yml with $(IMAGE) (host ports: deploy/docker-compose.override.yml)
+	cd deploy && GRANARY_IMAGE=$(IMAGE) $(COMPOSE) up -d
+
+compose-down: ## stop it and remove its volumes
+	cd deploy && $(COMPOSE) down -v
 
 fault: ## fault injection with a linearizability check (root, iptables); knobs FAULT_*: test/fault/README.md
 	$(GO) test -count=1 -tags fault -timeout 60m ./test/fault/ -v
@@ -39,6 +61,7 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
 	$(GO) vet -tags fault ./test/...
+	$(GO) vet -tags compose ./test/...
 
 bench: deps build ## throughput against redis-server, same run, prints ratios
 	bench/throughput.sh

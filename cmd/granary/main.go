@@ -35,6 +35,6 @@ Start a local cluster with 'granary dev', then 'redis-cli -c -p 5198'.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(devCmd(), configCmd(), dataCmd(), ctlCmd(), importCmd(), exportCmd())
+	root.AddCommand(devCmd(), configCmd(), dataCmd(), ctlCmd(), importCmd(), exportCmd(), healthcheckCmd())
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"sync"
 	"testing"
@@ -224,6 +225,60 @@ func indexOf(servers []*Server, s *Server) int {
 
 // TestAddRemoveConfigServer: a server started without peers waits; the
 // leader adds it as a voter, it records its addresses, and it is removed.
+// TestPeersByHostName: config servers bound to one address and listed in
+// --peers by a host name (a container's or a StatefulSet pod's, here
+// localhost) and bound to every interface for HTTP and RESP. Each keeps the
+// host name as its Raft address, so every member bootstraps the same
+// configuration, the followers' records are accepted by the leader, and
+// the HTTP and RESP addresses they advertise carry the name.
+func TestPeersByHostName(t *testing.T) {
+	servers, opts := startGroup(t, 3, func(o *Options) {
+		var peers []Peer
+		for _, p := range o.Peers {
+			_, port, _ := net.SplitHostPort(p.Raft)
+			peers = append(peers, Peer{ID: p.ID, Raft: "localhost:" + port})
+		}
+		o.Peers = peers
+		o.HTTP, o.RESP = "0.0.0.0:0", "0.0.0.0:0"
+	})
+	ctx := ctxT(t)
+	for i, s := range servers {
+		want := opts[i].Peers[i].Raft
+		if s.RaftAddr() != want {
+			t.Errorf("%s: raft address %s, want %s (its --peers entry)", s.ID(), s.RaftAddr(), want)
+		}
+		if h, _, _ := net.SplitHostPort(s.HTTPAddr()); h != "localhost" {
+			t.Errorf("%s: HTTP address %s, want host localhost", s.ID(), s.HTTPAddr())
+		}
+		f := s.raft.GetConfiguration()
+		if err := f.Error(); err != nil {
+			t.Fatal(err)
+		}
+		for j, sv := range f.Configuration().Servers {
+			if string(sv.ID) != opts[i].Peers[j].ID || string(sv.Address) != opts[i].Peers[j].Raft {
+				t.Errorf("%s: raft configuration %v, want the --peers list %v", s.ID(), f.Configuration().Servers, opts[i].Peers)
+				break
+			}
+		}
+	}
+	for _, s := range servers {
+		cl := clusterapi.NewClient([]string{s.HTTPAddr()})
+		eventually(t, 10*time.Second, s.ID()+" listing every config server with its addresses", func() bool {
+			css, err := cl.ConfigServers(ctx)
+			if err != nil || len(css) != 3 {
+				return false
+			}
+			for i, cs := range css {
+				if cs.ID != servers[i].ID() || cs.HTTP != servers[i].HTTPAddr() || cs.RESP != servers[i].RESPAddr() ||
+					cs.Raft != servers[i].RaftAddr() {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
 func TestAddRemoveConfigServer(t *testing.T) {
 	s1 := startSingle(t, func(o *Options) {
 		o.ElectionTimeout = 500 * time.Millisecond

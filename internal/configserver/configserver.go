@@ -254,6 +254,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	}
 	closers = append(closers, func() { srv.trans.Close() })
 	s.raftAddr = string(s.trans.LocalAddr())
+	if a := s.peerRaft(); a != "" {
+		s.raftAddr = a
+	}
 
 	if s.httpLn, err = net.Listen("tcp", opts.HTTP); err != nil {
 		return nil, err
@@ -395,6 +398,29 @@ func (s *Server) raftAdvertise() (net.Addr, error) {
 	return nil, fmt.Errorf("configserver: raft address %q has no host the others can reach: bind a concrete address (or list this server in peers with one)", s.opts.Raft)
 }
 
+// peerRaft returns this server's entry in Peers when it names a host and a
+// port ("" otherwise). That entry, not the transport's resolved address, is
+// this server's Raft address: every initial member then bootstraps the same
+// configuration and records itself at the address the leader's configuration
+// holds, and a host name (a container's, a StatefulSet pod's) stays valid
+// when a restart gives the server a new IP.
+func (s *Server) peerRaft() string {
+	for _, p := range s.opts.Peers {
+		if p.ID != s.opts.ID {
+			continue
+		}
+		host, port, err := net.SplitHostPort(p.Raft)
+		if err != nil || host == "" || port == "0" {
+			return ""
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			return ""
+		}
+		return p.Raft
+	}
+	return ""
+}
+
 // advertised returns the address others reach a listener at: the listener's,
 // with the Raft host when it listens on every interface.
 func (s *Server) advertised(a net.Addr) string {
@@ -420,7 +446,7 @@ func (s *Server) bootstrapConfiguration() (raft.Configuration, error) {
 		addr := p.Raft
 		if p.ID == s.opts.ID {
 			self = true
-			addr = s.raftAddr // the bound address (a :0 port resolved)
+			addr = s.raftAddr // p.Raft, or the bound address when p.Raft is not one (a :0 port)
 		}
 		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(addr)})
 	}
