@@ -5,7 +5,7 @@ FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
 RACE_PKGS := ./internal/... ./cmd/...
 
-.PHONY: run build test unit e2e cluster-test fault deps bench bench-mem bench-repl fuzz vet fmt clean
+.PHONY: run build test unit e2e cluster-test fault deps bench bench-mem bench-repl bench-hotkey fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -48,6 +48,9 @@ bench-mem: deps build ## resident memory and GET latency against redis-server
 
 bench-repl: deps build ## replication cost: copies 2 (ack async, sync) against copies 1, Redis Cluster as reference
 	bench/replication.sh
+
+bench-hotkey: deps build ## client-side caching: one key read by 50 goroutines through rueidis, cache on / off, Redis as reference
+	bench/hotkey.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./internal/...); do \

@@ -11,12 +11,14 @@ import (
 
 	"granary/internal/dataserver"
 	"granary/internal/replication"
+	"granary/internal/tracking"
 )
 
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota, replLog sizeFlag
 	var procs int
+	var trackingMaxKeys int64
 	var configServers addrList
 	cmd := &cobra.Command{
 		Use:   "data",
@@ -65,6 +67,9 @@ One of --standalone and --config-servers is required.`,
 			}
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
+			if o.TrackingMaxKeys = trackingMaxKeys; trackingMaxKeys == 0 {
+				o.TrackingMaxKeys = -1 // as Redis: 0 is no bound
+			}
 			if o.ClusterSecret == "" {
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
@@ -89,6 +94,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
 	f.DurationVar(&o.Lease, "lease", replication.DefaultLease, "primary lease: a primary cut off from a secondary stops serving after this long, and a promoted one starts no earlier (keep it below the config servers' --down-timeout)")
 	f.Var(&replLog, "repl-log", "replication log kept in memory for catch-up by replay, e.g. 64mb (0: 64mb); a replica away longer than this covers gets a snapshot")
+	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

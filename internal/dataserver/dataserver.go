@@ -25,6 +25,7 @@ import (
 	"granary/internal/resp"
 	"granary/internal/routing"
 	"granary/internal/server"
+	"granary/internal/tracking"
 )
 
 // DefaultListen is the data server's default RESP address (Tair's port).
@@ -73,6 +74,13 @@ type Options struct {
 	// SourceAddr is the local IP outgoing connections (replication links,
 	// heartbeats) leave from; "" = chosen by the system.
 	SourceAddr string
+
+	// Client-side caching. TrackingMaxKeys bounds the keys remembered for
+	// tracking clients (0 = tracking.DefaultMaxKeys, <0 = no bound);
+	// PushLimit is the most bytes of invalidations a connection may have
+	// waiting before it is closed (0 = tracking.DefaultOutboxLimit).
+	TrackingMaxKeys int64
+	PushLimit       int
 }
 
 // DataServer is a running data server.
@@ -144,6 +152,9 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	}
 
 	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, done: make(chan struct{})}
+	// Client-side caching sees changes made without a command through
+	// the engines' removals and replication's watcher (package tracking).
+	trk := tracking.New(tracking.Options{MaxKeys: opts.TrackingMaxKeys})
 	var repl *replication.Replicator
 	if clustered {
 		secret := opts.ClusterSecret
@@ -152,11 +163,13 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		}
 		repl = replication.New(replication.Options{
 			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog,
-			SourceAddr: opts.SourceAddr, Logger: opts.Logger,
+			SourceAddr: opts.SourceAddr, Logger: opts.Logger, Watcher: trk,
 		})
 	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
-		e := mem.New(mem.Options{Quota: d.quotaOf(id)})
+		e := mem.New(mem.Options{Quota: d.quotaOf(id), OnRemove: func(bucket uint16, key []byte, _ mem.Removal) {
+			trk.Invalidate(id, bucket, key, nil)
+		}})
 		if repl != nil {
 			return repl.Wrap(e, id)
 		}
@@ -177,6 +190,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		Namespaces: reg,
 		Started:    time.Now(),
 		Repl:       repl,
+		Tracking:   trk,
 	}
 	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
 	if clustered {
@@ -190,7 +204,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if node.Config.MaxClients <= 0 {
 		node.Config.MaxClients = 10000
 	}
-	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger})
+	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger, PushLimit: opts.PushLimit})
 	d.node, d.reg, d.srv = node, reg, srv
 
 	ctx, cancel := context.WithCancel(ctx)

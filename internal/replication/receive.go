@@ -154,6 +154,9 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 				return errors.New("replication: snapshot record out of place")
 			}
 			inner(r.reg.Get(rv.rec.ns).Engine).Set(b, rv.rec.key, rv.rec.item, now)
+			if w := r.opts.Watcher; w != nil {
+				w.KeyChanged(rv.rec.ns, b, rv.rec.key)
+			}
 			p = p[n:]
 		}
 	case fSnapEnd:
@@ -286,6 +289,15 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 				e.Update(b, rec.key, now, func(*engine.Item) (engine.Item, engine.Op) { return engine.Item{}, engine.OpDelete })
 			case recDrop:
 				e.DropBucket(b)
+			}
+			if w := r.opts.Watcher; w != nil {
+				// Readers of this secondary (READONLY) may cache what it
+				// serves: tell them, before the record is acknowledged.
+				if rec.kind == recDrop {
+					w.BucketDropped(b)
+				} else {
+					w.KeyChanged(rec.ns, b, rec.key)
+				}
 			}
 			last = rec.lsn
 			bs.advance(last, term)
