@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -71,6 +71,21 @@ bench-mem: deps build ## resident memory and GET latency against redis-server
 
 bench-repl: deps build ## replication cost: copies 2 (ack async, sync) against copies 1, Redis Cluster as reference
 	bench/replication.sh
+
+bench-disk: deps build ## disk engine against redis-server with appendonly everysec, same run, -P 16
+	bench/disk.sh
+
+bench-import: deps build ## granary import against redis-cli --pipe into a disk namespace (N keys, default 10M)
+	bench/import.sh
+
+bench-disk-scale: deps build ## disk engine throughput at 1M, 10M and 50M keys, redis-server with AOF as reference
+	bench/disk-scale.sh
+
+bench-disk-restart: deps build ## restart of a data server holding N keys on disk: time to serve, replay vs snapshot
+	bench/disk-restart.sh
+
+bench-hotkey: deps build ## client-side caching: one key read by 50 goroutines through rueidis, cache on / off, Redis as reference
+	bench/hotkey.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./internal/...); do \

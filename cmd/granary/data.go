@@ -12,12 +12,14 @@ import (
 
 	"granary/internal/dataserver"
 	"granary/internal/replication"
+	"granary/internal/tracking"
 )
 
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota, replLog, diskCache sizeFlag
 	var procs int
+	var trackingMaxKeys int64
 	var configServers addrList
 	cmd := &cobra.Command{
 		Use:   "data",
@@ -67,6 +69,9 @@ One of --standalone and --config-servers is required.`,
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
 			o.Disk.Cache = int64(diskCache)
+			if o.TrackingMaxKeys = trackingMaxKeys; trackingMaxKeys == 0 {
+				o.TrackingMaxKeys = -1 // as Redis: 0 is no bound
+			}
 			if o.ClusterSecret == "" {
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
@@ -95,6 +100,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.Disk.Sync, "disk-sync", "everysec", "WAL sync policy of disk namespaces: always (fsync before replying: a crash or power failure loses nothing acknowledged) or everysec (fsync every --disk-sync-interval: a crash or power failure loses up to that much)")
 	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "fsync period of --disk-sync everysec")
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
+	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

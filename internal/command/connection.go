@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"granary/internal/tracking"
 )
 
 // The connection family: ECHO HELLO AUTH SELECT QUIT RESET READONLY READWRITE
@@ -37,8 +39,8 @@ func init() {
 		&Spec{Name: "hello", Arity: -1, Flags: FlagNoAuth | FlagFast | FlagStale, Handler: cmdHello},
 		&Spec{Name: "auth", Arity: -2, Flags: FlagNoAuth | FlagFast | FlagStale, Handler: cmdAuth},
 		&Spec{Name: "select", Arity: 2, Flags: FlagFast | FlagStale, Handler: cmdSelect},
-		&Spec{Name: "quit", Arity: -1, Flags: FlagNoAuth | FlagFast | FlagStale, Handler: cmdQuit},
-		&Spec{Name: "reset", Arity: 1, Flags: FlagNoAuth | FlagFast | FlagStale, Handler: cmdReset},
+		&Spec{Name: "quit", Arity: -1, Flags: FlagNoAuth | FlagFast | FlagStale | FlagSubOK | FlagTx, Handler: cmdQuit},
+		&Spec{Name: "reset", Arity: 1, Flags: FlagNoAuth | FlagFast | FlagStale | FlagSubOK | FlagTx, Handler: cmdReset},
 		&Spec{Name: "readonly", Arity: 1, Flags: FlagFast | FlagStale, Handler: cmdReadOnly},
 		&Spec{Name: "readwrite", Arity: 1, Flags: FlagFast | FlagStale, Handler: cmdReadWrite},
 		&Spec{Name: "asking", Arity: 1, Flags: FlagFast | FlagStale, Handler: cmdAsking},
@@ -110,9 +112,7 @@ func cmdHello(c *Ctx) {
 		c.S.SetName(string(name))
 	}
 	if ver != 0 {
-		c.S.mu.Lock()
-		c.S.Proto = ver
-		c.S.mu.Unlock()
+		c.S.setProto(ver)
 		c.W.Proto = ver // the reply itself uses the new protocol
 	}
 	mode := "cluster"
@@ -229,8 +229,11 @@ func cmdQuit(c *Ctx) {
 func cmdReset(c *Ctx) {
 	c.selectNS(0)
 	s := c.S
+	s.multi = nil
+	c.trackingOff()
+	c.unsubscribe()
+	s.setProto(2)
 	s.mu.Lock()
-	s.Proto = 2
 	s.ReadOnly = false
 	s.name = ""
 	s.mu.Unlock()
@@ -377,15 +380,38 @@ func sortSessions(ss []*Session) {
 // Fields Granary does not have are given Redis' values for an idle client.
 func appendClientLine(b []byte, s, self *Session, now int64) []byte {
 	s.mu.Lock()
-	name, proto, db, ro := s.name, s.Proto, s.NSID, s.ReadOnly
+	name, proto, db, ro, sub := s.name, s.Proto, s.NSID, s.ReadOnly, s.Subscribed
+	cl := s.client.Load()
 	s.mu.Unlock()
 	last, lastAt := s.Last()
 	if lastAt == 0 {
 		lastAt = s.Created
 	}
+	var mode tracking.Mode
+	redir := int64(-1)
+	if cl != nil {
+		if mode = cl.Mode(); mode&tracking.On != 0 {
+			redir = cl.Redirect()
+		}
+	}
+	// Redis' flag letters, in its order: pub/sub, tracking, broken
+	// redirection, broadcast, read-only; N for none.
+	var fl []byte
+	for _, f := range []struct {
+		on bool
+		c  byte
+	}{{sub, 'P'}, {mode&tracking.On != 0, 't'}, {mode&tracking.BrokenRedirect != 0, 'R'}, {mode&tracking.BCast != 0, 'B'}, {ro, 'r'}} {
+		if f.on {
+			fl = append(fl, f.c)
+		}
+	}
 	flags := "N"
-	if ro {
-		flags = "r"
+	if len(fl) > 0 {
+		flags = string(fl)
+	}
+	subN := "0"
+	if sub {
+		subN = "1"
 	}
 	b = append(b, "id="...)
 	b = strconv.AppendInt(b, s.ID, 10)
@@ -407,9 +433,13 @@ func appendClientLine(b []byte, s, self *Session, now int64) []byte {
 	b = append(b, flags...)
 	b = append(b, " db="...)
 	b = strconv.AppendInt(b, int64(db), 10)
-	b = append(b, " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	b = append(b, " sub="...)
+	b = append(b, subN...)
+	b = append(b, " psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, last...)
-	b = append(b, " user=default redir=-1 resp="...)
+	b = append(b, " user=default redir="...)
+	b = strconv.AppendInt(b, redir, 10)
+	b = append(b, " resp="...)
 	b = strconv.AppendInt(b, int64(proto), 10)
 	b = append(b, " lib-name= lib-ver=\n"...)
 	return b
@@ -600,6 +630,15 @@ func cmdClientHelp(c *Ctx) {
 		"    Protect current client connection from eviction.",
 		"NO-TOUCH (ON|OFF)",
 		"    Will not touch LRU/LFU stats when this mode is on.",
+		"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+		"         [OPTIN] [OPTOUT] [NOLOOP]",
+		"    Control server assisted client side caching.",
+		"TRACKINGINFO",
+		"    Report tracking status for the current connection.",
+		"CACHING (YES|NO)",
+		"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+		"GETREDIR",
+		"    Return the client ID we are redirecting to when tracking is enabled.",
 	)
 }
 

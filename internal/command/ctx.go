@@ -12,6 +12,7 @@ import (
 	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/routing"
+	"granary/internal/tracking"
 )
 
 // Ctx is one command being executed.
@@ -77,8 +78,11 @@ type Node struct {
 	Host       Host
 	Started    time.Time
 	// Repl replicates writes in cluster mode (nil standalone).
-	Repl  *replication.Replicator
-	table atomicTable
+	Repl *replication.Replicator
+	// Tracking is client-side caching's state (nil: not offered, e.g. on
+	// a config server).
+	Tracking *tracking.Table
+	table    atomicTable
 }
 
 // scratchKeep is the largest c.Scratch kept between commands; a larger one,

@@ -26,6 +26,9 @@ func FuzzDispatch(f *testing.F) {
 		"MSET\x00a\x001\x00b", "MSETNX\x00a\x001\x00a\x002", "SELECT\x0070000", "CLIENT\x00KILL\x00ID\x00x",
 		"CLUSTER\x00GETKEYSINSLOT\x0016384\x001", "CONFIG\x00SET\x00maxmemory\x00-5", "HELLO\x004",
 		"COMMAND\x00INFO\x00get\x00nope", "INFO\x00bogus", "OBJECT\x00ENCODING\x00k",
+		"CLIENT\x00TRACKING\x00ON\x00BCAST\x00PREFIX", "CLIENT\x00TRACKING\x00ON\x00REDIRECT\x001", "CLIENT\x00CACHING\x00YES",
+		"CLIENT\x00TRACKINGINFO", "MULTI", "EXEC", "DISCARD", "SUBSCRIBE\x00__redis__:invalidate", "UNSUBSCRIBE\x00x",
+		"CONFIG\x00SET\x00tracking-table-max-keys\x00x",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -174,7 +174,7 @@ func infoClients(b *strings.Builder, c *Ctx, _ *infoState) {
 	line(b, "client_recent_max_input_buffer", 0)
 	line(b, "client_recent_max_output_buffer", 0)
 	line(b, "blocked_clients", 0)
-	line(b, "tracking_clients", 0)
+	line(b, "tracking_clients", c.N.Tracking.Stats().Clients)
 	line(b, "clients_in_timeout_table", 0)
 	line(b, "total_blocking_keys", 0)
 	line(b, "total_blocking_keys_on_nokey", 0)
@@ -308,6 +308,12 @@ func infoStats(b *strings.Builder, c *Ctx, st *infoState) {
 	line(b, "latest_fork_usec", 0)
 	line(b, "total_forks", 0)
 	line(b, "migrate_cached_sockets", 0)
+	ts := c.N.Tracking.Stats()
+	line(b, "tracking_total_keys", ts.Keys)
+	line(b, "tracking_total_items", ts.Items)
+	line(b, "tracking_total_prefixes", ts.Prefixes)
+	line(b, "tracking_invalidations", ts.Invalidations)
+	line(b, "tracking_evicted_keys", ts.Evicted)
 }
 
 func infoReplication(b *strings.Builder, c *Ctx, _ *infoState) {

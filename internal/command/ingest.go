@@ -51,6 +51,12 @@ func cmdIngest(c *Ctx) {
 		c.Err(msg)
 		return
 	}
+	if t := c.N.Tracking; t != nil {
+		// Many keys changed: readers caching any key of these buckets drop it.
+		for _, b := range buckets {
+			t.BucketDropped(b)
+		}
+	}
 	if c.N.Repl != nil && !c.NS.Async.Load() {
 		for _, b := range buckets[1:] {
 			c.S.Pending = c.N.Repl.Note(c.S.Pending, b)

@@ -9,7 +9,7 @@ import (
 // replication link (package replication). The cluster secret is the
 // credential, so it needs no AUTH.
 func init() {
-	register(&Spec{Name: "granary.repl", Arity: 3, Flags: FlagNoAuth | FlagAdmin | FlagStale, Handler: cmdRepl})
+	register(&Spec{Name: "granary.repl", Arity: 3, Flags: FlagNoAuth | FlagAdmin | FlagStale | FlagNoMulti, Handler: cmdRepl})
 }
 
 func cmdRepl(c *Ctx) {

@@ -420,8 +420,10 @@ func cmdFlushDB(c *Ctx) {
 	if !flushArgs(c) {
 		return
 	}
+	mark := c.W.Mark()
 	flush(c, c.NS)
 	c.W.OK()
+	c.trackFlush(mark)
 }
 
 // FLUSHALL [ASYNC|SYNC]: empties every namespace.
@@ -429,8 +431,10 @@ func cmdFlushAll(c *Ctx) {
 	if !flushArgs(c) {
 		return
 	}
+	mark := c.W.Mark()
 	c.N.Namespaces.Each(func(ns *namespace.Namespace) { flush(c, ns) })
 	c.W.OK()
+	c.trackFlush(mark)
 }
 
 // configParam is one parameter CONFIG GET answers.
@@ -466,6 +470,7 @@ var configParams = []configParam{
 	constParam("lazyfree-lazy-user-flush", "no"),
 	constParam("slowlog-log-slower-than", "10000"),
 	constParam("slowlog-max-len", "128"),
+	{"tracking-table-max-keys", func(c *Ctx) string { return strconv.FormatInt(c.N.Tracking.MaxKeys(), 10) }},
 }
 
 func protoMaxBulk(c *Ctx) int {
@@ -496,13 +501,14 @@ func cmdConfigGet(c *Ctx) {
 }
 
 // CONFIG SET parameter value [parameter value ...]: maxmemory sets the current
-// namespace's quota; other known parameters accept only their current value.
+// namespace's quota, tracking-table-max-keys the bound of client-side
+// caching's table; other known parameters accept only their current value.
 func cmdConfigSet(c *Ctx) {
 	if len(c.Args)%2 != 0 {
 		c.Err(wrongArgs("config|set"))
 		return
 	}
-	quota := int64(-1)
+	quota, maxKeys := int64(-1), int64(-1)
 	for i := 2; i < len(c.Args); i += 2 {
 		name := strings.ToLower(string(c.Args[i]))
 		val := string(c.Args[i+1])
@@ -515,6 +521,15 @@ func cmdConfigSet(c *Ctx) {
 		if cp == nil {
 			c.Err("ERR Unknown option or number of arguments for CONFIG SET - '" + string(clip(c.Args[i])) + "'")
 			return
+		}
+		if name == "tracking-table-max-keys" {
+			n, ok := parseInt(c.Args[i+1])
+			if !ok || n < 0 || c.N.Tracking == nil {
+				c.Err("ERR CONFIG SET failed (possibly related to argument 'tracking-table-max-keys') - argument couldn't be parsed into an integer")
+				return
+			}
+			maxKeys = n
+			continue
 		}
 		if name == "maxmemory" {
 			n, ok := parseMemory(val)
@@ -532,6 +547,9 @@ func cmdConfigSet(c *Ctx) {
 	}
 	if quota >= 0 {
 		c.Engine().SetQuota(quota)
+	}
+	if maxKeys >= 0 {
+		c.N.Tracking.SetMaxKeys(maxKeys)
 	}
 	c.W.OK()
 }

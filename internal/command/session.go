@@ -6,6 +6,7 @@ import (
 
 	"granary/internal/namespace"
 	"granary/internal/replication"
+	"granary/internal/tracking"
 )
 
 // Session is one client connection's state.
@@ -34,6 +35,26 @@ type Session struct {
 
 	// Counts are this session's unflushed statistics for namespace NSID.
 	Counts namespace.Counts
+
+	// Client-side caching (tracking.go). Track is the connection's tracking
+	// state while CLIENT TRACKING is on, nil otherwise: Dispatch checks it
+	// for every command. Out is where invalidation pushes for the
+	// connection wait (set by the connection layer; nil: the session cannot
+	// receive pushes). Subscribed is set by SUBSCRIBE __redis__:invalidate
+	// (written under mu, which CLIENT LIST reads it under).
+	Track      *tracking.Client
+	Out        *tracking.Outbox
+	Subscribed bool
+	// client is the connection's tracking.Client, made on first need,
+	// possibly by another connection (CLIENT TRACKING REDIRECT to this one);
+	// under mu with closed.
+	client atomic.Pointer[tracking.Client]
+	closed bool
+
+	// multi is the transaction being queued (MULTI ... EXEC), nil outside;
+	// inExec is set while EXEC runs the queued commands.
+	multi  *multiState
+	inExec bool
 
 	mu   sync.Mutex // guards name, read by CLIENT LIST from other goroutines
 	name string
@@ -65,4 +86,48 @@ func (s *Session) Last() (string, int64) {
 		name = sp.Name
 	}
 	return name, s.lastAt.Load()
+}
+
+// trackingClient returns the session's tracking.Client, making and
+// registering it in t on first use. It returns nil when the session cannot
+// receive pushes (no outbox) or is closed.
+func (s *Session) trackingClient(t *tracking.Table) *tracking.Client {
+	if cl := s.client.Load(); cl != nil {
+		return cl
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cl := s.client.Load(); cl != nil {
+		return cl
+	}
+	if t == nil || s.Out == nil || s.closed {
+		return nil
+	}
+	cl := t.NewClient(s.ID, s.Out, s.Proto)
+	s.client.Store(cl)
+	return cl
+}
+
+// setProto changes the session's protocol (HELLO, RESET), and its tracking
+// client's with it.
+func (s *Session) setProto(p int) {
+	s.mu.Lock()
+	s.Proto = p
+	if cl := s.client.Load(); cl != nil {
+		cl.SetProto(p)
+	}
+	s.mu.Unlock()
+}
+
+// Closed releases what the session holds beyond its connection (tracking
+// state, a redirection target other connections may look up). The
+// connection layer calls it once the connection has ended.
+func (n *Node) Closed(s *Session) {
+	s.mu.Lock()
+	s.closed = true
+	cl := s.client.Load()
+	s.mu.Unlock()
+	if cl != nil {
+		n.Tracking.Release(cl)
+	}
 }

@@ -22,6 +22,9 @@ const (
 	FlagFast                      // O(1) or O(log n)
 	FlagStale                     // allowed when the cluster is down
 	FlagSameSlot                  // keys must share a bucket even in standalone mode (atomic across keys)
+	FlagSubOK                     // allowed on a RESP2 connection subscribed to a channel
+	FlagTx                        // runs at once inside MULTI (MULTI EXEC DISCARD QUIT RESET)
+	FlagNoMulti                   // refused inside MULTI
 )
 
 // Handler executes a command. It writes exactly one reply.
@@ -157,6 +160,7 @@ func Dispatch(c *Ctx) *Spec {
 	sp := Lookup(c.Args[0])
 	if sp == nil {
 		c.W.Error(unknownCommand(c.Args))
+		s.flagMulti()
 		return nil
 	}
 	if sp.Subs != nil {
@@ -165,12 +169,14 @@ func Dispatch(c *Ctx) *Spec {
 			// (COMMAND); the others need a subcommand.
 			if sp.Handler == nil {
 				c.W.Error(wrongArgs(sp.Name))
+				s.flagMulti()
 				return sp
 			}
 		} else {
 			sub := lookupIn(sp.Subs, c.Args[1])
 			if sub == nil {
 				c.W.Error("ERR unknown subcommand '" + string(clip(c.Args[1])) + "'. Try " + strings.ToUpper(sp.Name) + " HELP.")
+				s.flagMulti()
 				return sp
 			}
 			sp = sub
@@ -178,10 +184,16 @@ func Dispatch(c *Ctx) *Spec {
 	}
 	if (sp.Arity > 0 && len(c.Args) != sp.Arity) || (sp.Arity < 0 && len(c.Args) < -sp.Arity) {
 		c.W.Error(wrongArgs(sp.Name))
+		s.flagMulti()
 		return sp
 	}
 	if !s.Authed && sp.Flags&FlagNoAuth == 0 {
 		c.W.Error("NOAUTH Authentication required.")
+		s.flagMulti()
+		return sp
+	}
+	if s.Subscribed && s.Proto < 3 && sp.Flags&FlagSubOK == 0 {
+		c.W.Error("ERR Can't execute '" + sp.Name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
 		return sp
 	}
 	c.Spec = sp
@@ -201,11 +213,16 @@ func Dispatch(c *Ctx) *Spec {
 	keyed := false
 	if first, last, step := sp.keyRange(len(c.Args)); first > 0 {
 		if !c.route(sp, first, last, step) {
+			s.flagMulti()
 			return sp
 		}
 		keyed = true
 	} else {
 		c.Bucket = 0
+	}
+	if s.multi != nil && sp.Flags&FlagTx == 0 {
+		c.queue(sp, keyed)
+		return sp
 	}
 	switch {
 	case sp.Flags&FlagWrite != 0:
@@ -215,7 +232,24 @@ func Dispatch(c *Ctx) *Spec {
 	default:
 		s.Counts.Others++
 	}
+	// Client-side caching: a tracking connection's read keys are
+	// remembered before the read, a write's keys invalidated after it
+	// (tracking.go). Neither costs more than a check while nobody tracks.
+	if keyed && s.Track != nil && sp.Flags&FlagRead != 0 {
+		c.trackRead(sp)
+	}
+	write := keyed && sp.Flags&FlagWrite != 0
+	var mark int64
+	if write {
+		mark = c.W.Mark()
+	}
 	sp.Handler(c)
+	if write && c.N.Tracking.Watching() {
+		c.trackWrite(sp, mark)
+	}
+	if s.Track != nil {
+		c.trackAfter(sp)
+	}
 	// In a sync namespace the reply waits (in the connection loop) until
 	// the bucket's last entry is on every replica: for a write its own, for
 	// a read the one it may have seen.

@@ -47,6 +47,7 @@ import (
 	"granary/internal/namespace"
 	"granary/internal/resp"
 	"granary/internal/server"
+	"granary/internal/tracking"
 )
 
 // Default addresses (Tair's config server ports).
@@ -288,6 +289,10 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		},
 		Namespaces: s.reg,
 		Started:    time.Now(),
+		// Clients with a client-side cache (rueidis) enable CLIENT
+		// TRACKING on every connection, this one included: accepted, and
+		// idle, since keyed commands only get MOVED here.
+		Tracking: tracking.New(tracking.Options{}),
 	}
 	s.fsm = newFSM(log, s.node.SetTable) // publishes the empty table: CLUSTERDOWN until the first build
 

@@ -25,6 +25,7 @@ import (
 	"granary/internal/resp"
 	"granary/internal/routing"
 	"granary/internal/server"
+	"granary/internal/tracking"
 )
 
 // DefaultListen is the data server's default RESP address (Tair's port).
@@ -78,6 +79,13 @@ type Options struct {
 	// EngineMem (default) or EngineDisk (needs Dir).
 	Engine string
 	Disk   DiskOptions
+
+	// Client-side caching. TrackingMaxKeys bounds the keys remembered for
+	// tracking clients (0 = tracking.DefaultMaxKeys, <0 = no bound);
+	// PushLimit is the most bytes of invalidations a connection may have
+	// waiting before it is closed (0 = tracking.DefaultOutboxLimit).
+	TrackingMaxKeys int64
+	PushLimit       int
 }
 
 // DataServer is a running data server.
@@ -99,6 +107,7 @@ type DataServer struct {
 	defaultEngine string
 	disk          *disk.Store
 	onDisk        map[uint16]bool // namespaces with data in disk at start (read-only after Start)
+	trk           *tracking.Table // client-side caching: told of removals by expiry and eviction
 	cluster       *cluster        // nil outside cluster mode
 	bg            sync.WaitGroup
 
@@ -169,6 +178,10 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		ln.Close()
 		return fail(err)
 	}
+	// Client-side caching sees changes made without a command through
+	// the engines' removals and replication's watcher (package tracking).
+	trk := tracking.New(tracking.Options{MaxKeys: opts.TrackingMaxKeys})
+	d.trk = trk
 	var repl *replication.Replicator
 	if clustered {
 		secret := opts.ClusterSecret
@@ -177,7 +190,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		}
 		repl = replication.New(replication.Options{
 			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog,
-			SourceAddr: opts.SourceAddr, Logger: opts.Logger,
+			SourceAddr: opts.SourceAddr, Logger: opts.Logger, Watcher: trk,
 		})
 	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
@@ -220,6 +233,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		Namespaces: reg,
 		Started:    time.Now(),
 		Repl:       repl,
+		Tracking:   trk,
 	}
 	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
 	if clustered {
@@ -233,7 +247,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if node.Config.MaxClients <= 0 {
 		node.Config.MaxClients = 10000
 	}
-	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger})
+	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger, PushLimit: opts.PushLimit})
 	d.node, d.reg, d.srv = node, reg, srv
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -73,5 +73,7 @@ func (d *DataServer) newEngine(id uint16) engine.Engine {
 		}
 		d.log.Warn("namespace wants the disk engine but this data server has no --dir: using mem", "namespace", id)
 	}
-	return mem.New(mem.Options{Quota: d.quotaOf(id)})
+	return mem.New(mem.Options{Quota: d.quotaOf(id), OnRemove: func(bucket uint16, key []byte, _ mem.Removal) {
+		d.trk.Invalidate(id, bucket, key, nil)
+	}})
 }

@@ -14,10 +14,12 @@ import (
 type collector struct {
 	node *command.Node
 
-	ops, hits, misses, evictions, expirations *prometheus.Desc
-	items, bytes, quota                       *prometheus.Desc
-	clients, connections, rejected            *prometheus.Desc
-	netIn, netOut                             *prometheus.Desc
+	ops, hits, misses, evictions, expirations  *prometheus.Desc
+	items, bytes, quota                        *prometheus.Desc
+	clients, connections, rejected             *prometheus.Desc
+	netIn, netOut                              *prometheus.Desc
+	trkClients, trkKeys, trkItems, trkPrefixes *prometheus.Desc
+	trkInvalidations, trkEvicted               *prometheus.Desc
 }
 
 func newCollector(node *command.Node) *collector {
@@ -40,12 +42,20 @@ func newCollector(node *command.Node) *collector {
 		rejected:    d("rejected_connections_total", "Client connections refused (max clients)."),
 		netIn:       d("net_input_bytes_total", "Bytes read from clients."),
 		netOut:      d("net_output_bytes_total", "Bytes written to clients."),
+
+		trkClients:       d("tracking_clients", "Connections with client-side caching (CLIENT TRACKING) on."),
+		trkKeys:          d("tracking_keys", "Keys remembered for tracking clients (bounded by tracking-table-max-keys)."),
+		trkItems:         d("tracking_items", "Key and client pairs remembered for tracking clients."),
+		trkPrefixes:      d("tracking_prefixes", "Distinct BCAST prefixes registered."),
+		trkInvalidations: d("tracking_invalidations_total", "Invalidation messages sent to tracking clients."),
+		trkEvicted:       d("tracking_evicted_keys_total", "Keys forgotten, and their readers invalidated, to stay within tracking-table-max-keys."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations,
-		c.items, c.bytes, c.quota, c.clients, c.connections, c.rejected, c.netIn, c.netOut} {
+		c.items, c.bytes, c.quota, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
+		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted} {
 		ch <- d
 	}
 }
@@ -79,4 +89,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.netIn, float64(cs.NetIn))
 		counter(c.netOut, float64(cs.NetOut))
 	}
+	ts := c.node.Tracking.Stats()
+	gauge(c.trkClients, float64(ts.Clients))
+	gauge(c.trkKeys, float64(ts.Keys))
+	gauge(c.trkItems, float64(ts.Items))
+	gauge(c.trkPrefixes, float64(ts.Prefixes))
+	counter(c.trkInvalidations, float64(ts.Invalidations))
+	counter(c.trkEvicted, float64(ts.Evicted))
 }

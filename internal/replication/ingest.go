@@ -110,6 +110,9 @@ func (rv *receiver) applyIngests(p []byte, now int64) (int, error) {
 		return 0, fmt.Errorf("replication: ingest of %d buckets: %w", len(buckets), err)
 	}
 	for _, x := range recs {
+		if w := r.opts.Watcher; w != nil {
+			w.BucketDropped(x.b) // its keys changed: readers of this copy drop what they cached
+		}
 		r.b[x.b].advance(x.lsn, term)
 	}
 	r.log.appendRaw(p[:off])

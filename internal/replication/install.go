@@ -47,7 +47,11 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		if self >= 0 {
 			idx = slices.Index(reps, self)
 		}
-		wasReplica := prev.self >= 0 && slices.Contains(prev.t.Replicas[b], prev.self)
+		prevIdx := -1
+		if prev.self >= 0 {
+			prevIdx = slices.Index(prev.t.Replicas[b], prev.self)
+		}
+		wasReplica := prevIdx >= 0
 		bs.mu.Lock()
 		switch {
 		case idx < 0:
@@ -74,6 +78,13 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		if idx >= 0 {
 			bs.orphan = 0
 			bs.restored = false
+		}
+		if w := r.opts.Watcher; w != nil && servingRole(prevIdx) != servingRole(idx) {
+			// Clients that cached this node's copy as it served it before
+			// (primary reads, or READONLY reads of a secondary) are told
+			// to drop it: this node stops telling them of its changes, or
+			// starts serving it another way.
+			w.BucketDropped(uint16(b))
 		}
 		held := bs.held
 		bs.mu.Unlock()
@@ -172,12 +183,19 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	return sv
 }
 
+// servingRole classes a node's index in a bucket's replica list: not a
+// replica (-1), primary (0), secondary (above).
+func servingRole(idx int) int { return min(idx, 1) }
+
 // dropLocked removes the bucket's data from namespaces nss. Called with
 // the bucket's lock held.
 func (r *Replicator) dropLocked(b uint16, bs *bucketState, pos uint64, nss []*namespaceT) {
 	r.forgetStamp(b, bs)
 	for _, ns := range nss {
 		inner(ns.Engine).DropBucket(b)
+	}
+	if w := r.opts.Watcher; w != nil {
+		w.BucketDropped(b)
 	}
 	bs.drop(pos)
 }

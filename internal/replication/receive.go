@@ -164,6 +164,9 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 				bs.mem = true
 			}
 			inner(e).Set(b, rv.rec.key, rv.rec.item, now)
+			if w := r.opts.Watcher; w != nil {
+				w.KeyChanged(rv.rec.ns, b, rv.rec.key)
+			}
 			p = p[n:]
 		}
 	case fSnapEnd:
@@ -322,6 +325,15 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 				r.forgetStamps([]uint16{b})
 				if err := in.Ingest([]uint16{b}, [][]byte{rec.item.Value}); err != nil {
 					return 0, fmt.Errorf("replication: bucket %d: ingest: %w", b, err)
+				}
+			}
+			if w := r.opts.Watcher; w != nil {
+				// Readers of this secondary (READONLY) may cache what it
+				// serves: tell them, before the record is acknowledged.
+				if rec.kind == recDrop || rec.kind == recIngest {
+					w.BucketDropped(b)
+				} else {
+					w.KeyChanged(rec.ns, b, rec.key)
 				}
 			}
 			last = rec.lsn

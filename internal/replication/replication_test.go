@@ -30,8 +30,15 @@ type node struct {
 
 func newNode(t *testing.T, id string, lease time.Duration) *node {
 	t.Helper()
+	return newNodeWatched(t, id, lease, nil)
+}
+
+// newNodeWatched is newNode with a Watcher.
+func newNodeWatched(t *testing.T, id string, lease time.Duration, w Watcher) *node {
+	t.Helper()
 	n := &node{id: id}
-	n.r = New(Options{Self: id, Secret: "s", Lease: lease, SettleTimeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)})
+	n.r = New(Options{Self: id, Secret: "s", Lease: lease, SettleTimeout: 2 * time.Second, Watcher: w,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)})
 	n.reg = namespace.NewRegistry(func(ns uint16) engine.Engine { return n.r.Wrap(mem.New(mem.Options{}), ns) })
 	n.r.SetRegistry(n.reg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

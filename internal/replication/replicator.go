@@ -44,6 +44,22 @@ type Options struct {
 	// DefaultOrphanKeep).
 	OrphanKeep time.Duration
 	Logger     *slog.Logger
+	// Watcher, if set, learns of the keys this node's copies change as a
+	// secondary and of the buckets it drops (client-side caching).
+	Watcher Watcher
+}
+
+// Watcher learns of changes that reach the engines without a command:
+// records a secondary applies (snapshots included), buckets dropped (a node
+// losing a bucket, a secondary reset for a snapshot, orphans swept, FLUSHDB
+// replicated) and buckets whose role on this node changes (a primary
+// deposed or moved away, a secondary promoted or removed): BucketDropped
+// means "forget what was served of this bucket". Package tracking implements
+// it. Its methods are called with the bucket's lock held and must not call
+// back into replication or the engines.
+type Watcher interface {
+	KeyChanged(ns, bucket uint16, key []byte)
+	BucketDropped(bucket uint16)
 }
 
 // Role is what a node does for a bucket, as commands see it.

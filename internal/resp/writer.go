@@ -14,10 +14,11 @@ const flushAt = 64 << 10
 // types RESP2 lacks are mapped as Redis maps them. Errors from the underlying
 // writer are sticky and returned by Flush.
 type Writer struct {
-	w     io.Writer
-	buf   []byte
-	Proto int
-	err   error
+	w       io.Writer
+	buf     []byte
+	Proto   int
+	err     error
+	flushed int64 // bytes handed to w so far (Mark)
 }
 
 // NewWriter returns a RESP2 writer.
@@ -36,11 +37,32 @@ func (w *Writer) Flush() error {
 	if len(w.buf) > 0 && w.err == nil {
 		_, w.err = w.w.Write(w.buf)
 	}
+	w.flushed += int64(len(w.buf))
 	w.buf = w.buf[:0]
 	if cap(w.buf) > 4*flushAt { // drop a buffer grown by one huge reply
 		w.buf = make([]byte, 0, minBuf)
 	}
 	return w.err
+}
+
+// Mark returns the position of the next reply in the output stream: the
+// bytes flushed so far plus the bytes buffered.
+func (w *Writer) Mark() int64 { return w.flushed + int64(len(w.buf)) }
+
+// InsertAt inserts b at position mark (from Mark), before what was written
+// since, and reports whether it could: it cannot once the writer flushed
+// past mark, and then writes nothing.
+func (w *Writer) InsertAt(mark int64, b []byte) bool {
+	i := mark - w.flushed
+	if i < 0 || i > int64(len(w.buf)) {
+		return false
+	}
+	n := len(w.buf)
+	w.buf = append(w.buf, b...)
+	copy(w.buf[int(i)+len(b):], w.buf[i:n])
+	copy(w.buf[i:], b)
+	w.maybeFlush()
+	return true
 }
 
 func (w *Writer) maybeFlush() {

@@ -238,3 +238,38 @@ func TestWriterZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations", a)
 	}
 }
+
+// TestWriterInsertAt checks that bytes go before the reply that started at a
+// mark while it is buffered, and are refused once it was flushed.
+func TestWriterInsertAt(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	w.Simple("first")
+	mark := w.Mark()
+	w.OK()
+	if !w.InsertAt(mark, []byte(">push\r\n")) {
+		t.Fatal("InsertAt refused a buffered position")
+	}
+	w.Flush()
+	if got, want := out.String(), "+first\r\n>push\r\n+OK\r\n"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if w.Mark() != int64(out.Len()) {
+		t.Fatalf("Mark %d after flushing %d bytes", w.Mark(), out.Len())
+	}
+	// At the end of the buffer: an append.
+	mark = w.Mark()
+	if !w.InsertAt(mark, []byte("x")) {
+		t.Fatal("InsertAt refused the end")
+	}
+	// A reply flushed past the mark (a large one flushes on its own).
+	mark = w.Mark()
+	w.Bulk(make([]byte, flushAt))
+	if w.InsertAt(mark, []byte(">late\r\n")) {
+		t.Fatal("InsertAt accepted a flushed position")
+	}
+	w.Flush()
+	if strings.Contains(out.String(), "late") {
+		t.Fatal("refused bytes were written")
+	}
+}

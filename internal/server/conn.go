@@ -8,6 +8,7 @@ import (
 
 	"granary/internal/command"
 	"granary/internal/resp"
+	"granary/internal/tracking"
 )
 
 // conn is one client connection, served by one goroutine.
@@ -15,6 +16,9 @@ type conn struct {
 	srv  *Server
 	nc   net.Conn
 	sess *command.Session
+	// out holds invalidation pushes (client-side caching) until the
+	// connection's goroutine writes them, between batches of replies.
+	out tracking.Outbox
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -26,7 +30,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 		Proto:   2,
 		Authed:  s.node.Config.RequirePass == "",
 	}
-	return &conn{srv: s, nc: nc, sess: sess}
+	c := &conn{srv: s, nc: nc, sess: sess}
+	c.out.Init(nc, s.opts.PushLimit)
+	sess.Out = &c.out
+	return c
 }
 
 // counting wraps the socket to count bytes per read/write call (not per
@@ -57,16 +64,51 @@ func (c *conn) limits() resp.Limits {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
+	node := c.srv.node
+	defer node.Closed(c.sess)
+	defer c.out.Close()
 	nc := counting{Conn: c.nc, s: c.srv}
 	r := resp.NewReader(nc, c.limits())
 	w := resp.NewWriter(nc)
-	node := c.srv.node
 	ctx := command.Ctx{W: w, S: c.sess, N: node, NS: node.Namespaces.Get(c.sess.NSID)}
 	defer func() { ctx.NS.Stats.Add(&c.sess.Counts) }()
 	batchStart := true
+	// endBatch sends the batch's replies: once their writes (and what their
+	// reads saw) are committed on replicated buckets, and while this node
+	// still held the leases it served them under.
+	endBatch := func() bool {
+		batchStart = true
+		ctx.NS.Stats.Add(&c.sess.Counts)
+		if s := c.sess; len(s.Pending) > 0 || s.LeaseUntil != 0 {
+			ok := node.Repl.Settle(s.Pending, s.LeaseUntil)
+			s.Pending, s.LeaseUntil = s.Pending[:0], 0
+			if !ok {
+				c.srv.log.Debug("replies withheld: not committed or lease lost; closing", "client", c.sess.Addr)
+				return false
+			}
+		}
+		return w.Flush() == nil
+	}
+	var pushes []byte
 	for {
 		args, err := r.ReadCommand()
 		if err != nil {
+			if tracking.Woken(err) {
+				// Invalidations are queued for this connection: they go
+				// out after the replies of the batch in progress.
+				if !batchStart && !endBatch() {
+					return
+				}
+				if pushes = c.out.Take(pushes); len(pushes) > 0 {
+					if _, err := nc.Write(pushes); err != nil {
+						return
+					}
+				}
+				if cap(pushes) > 64<<10 {
+					pushes = nil
+				}
+				continue
+			}
 			if resp.IsProtocolError(err) {
 				w.Error("ERR " + err.Error())
 				w.Flush()
@@ -88,26 +130,17 @@ func (c *conn) serve() {
 		}
 		w.Proto = c.sess.Proto
 		if r.Buffered() == 0 || c.sess.Close || c.sess.ReplPeer != "" {
-			batchStart = true
-			ctx.NS.Stats.Add(&c.sess.Counts)
-			if s := c.sess; len(s.Pending) > 0 || s.LeaseUntil != 0 {
-				// Replicated buckets: the replies go out only once their
-				// writes (and what their reads saw) are committed, and while
-				// this node still held the leases it served them under.
-				ok := node.Repl.Settle(s.Pending, s.LeaseUntil)
-				s.Pending, s.LeaseUntil = s.Pending[:0], 0
-				if !ok {
-					c.srv.log.Debug("replies withheld: not committed or lease lost; closing", "client", c.sess.Addr)
-					return
-				}
-			}
-			if w.Flush() != nil || c.sess.Close {
+			if !endBatch() || c.sess.Close {
 				return
 			}
 			if peer := c.sess.ReplPeer; peer != "" {
 				if r.Buffered() != 0 {
 					return // a link sends nothing before the +OK
 				}
+				// No pushes on a replication link: stop them and clear a
+				// read deadline one may have set.
+				c.out.Close()
+				c.nc.SetReadDeadline(time.Time{})
 				err := node.Repl.Serve(c.nc, peer)
 				c.srv.log.Debug("replication link ended", "peer", peer, "err", err)
 				return

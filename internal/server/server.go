@@ -22,6 +22,9 @@ type Options struct {
 	Limits     resp.Limits  // after authentication
 	PreAuth    resp.Limits  // before authentication (used only with a password)
 	Logger     *slog.Logger // nil = slog.Default()
+	// PushLimit is the most bytes of invalidation pushes a connection may
+	// have waiting before it is closed (0 = tracking.DefaultOutboxLimit).
+	PushLimit int
 }
 
 // Server serves RESP clients for one node.

@@ -19,6 +19,7 @@
 //	failover_test.go  config leader killed under client load; every config server killed
 //	nodes_test.go     a data server restarted with its directory; an unknown node refused
 //	                  until `granary ctl node add`
+//	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
 package cluster
 
 import (

@@ -69,12 +69,31 @@ func TestImportExport(t *testing.T) {
 {"key_base64":"/wBr","value_base64":"AAEC"}
 `), 0o644)
 
+	// A client caching k0 (CLIENT TRACKING, RESP3) is told that the import
+	// changed it.
+	tc := dialRaw(t, g.addr)
+	defer tc.Close()
+	for _, cmd := range [][]string{{"HELLO", "3"}, {"SELECT", "2"}, {"CLIENT", "TRACKING", "ON"}} {
+		if r := tc.MustDo(t, cmd...); r.isErr() {
+			t.Fatalf("%v: %s", cmd, r)
+		}
+	}
+	if r := tc.MustDo(t, "GET", "k0"); r.str != "before the import" {
+		t.Fatalf("GET k0 before the import: %s", r)
+	}
+
 	for _, f := range []string{csvPath, jsonPath} {
 		out, err := granaryCmd(t, "import", "-q", "--addr", g.addr, "-n", "2", f)
 		if err != nil {
 			t.Fatalf("import %s: %v\n%s", f, err, out)
 		}
 		t.Logf("%s", strings.TrimSpace(out))
+	}
+
+	// The invalidation push is waiting on the tracking connection.
+	tc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if r, err := tc.Read(); err != nil || r.kind != '>' || !strings.Contains(r.String(), "invalidate") {
+		t.Fatalf("tracking connection after the import: %v %v, want an invalidation push", r, err)
 	}
 
 	for k, v := range want {

@@ -532,6 +532,38 @@ func sequences() []seq {
 			x("HINCRBY", "h", "n", "1"), ttl("TTL", "h"), x("PERSIST", "h"), x("TTL", "h"), x("DEL", "h"), x("HLEN", "h")),
 	)
 
+	// ---- client-side caching, on one connection: options, errors, state.
+	// (Invalidations, and the order of a connection's own, are checked by
+	// internal/command's tests; REDIRECT ids differ between the servers.)
+	add(
+		sq("client tracking options",
+			x("CLIENT", "TRACKINGINFO"), x("CLIENT", "GETREDIR"), x("CLIENT", "TRACKING"), x("CLIENT", "TRACKING", "MAYBE"),
+			x("CLIENT", "TRACKING", "ON", "FOO"), x("CLIENT", "TRACKING", "ON", "REDIRECT"), x("CLIENT", "TRACKING", "ON", "REDIRECT", "x"),
+			x("CLIENT", "TRACKING", "ON", "REDIRECT", "999999"), x("CLIENT", "TRACKING", "ON", "PREFIX", "a"),
+			x("CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"), x("CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"),
+			x("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ab", "PREFIX", "a"),
+			x("CLIENT", "CACHING", "YES"), x("CLIENT", "CACHING", "maybe"), x("CLIENT", "CACHING"),
+			x("CLIENT", "TRACKING", "ON", "OPTIN", "NOLOOP"), x("CLIENT", "TRACKINGINFO"), x("CLIENT", "GETREDIR"),
+			x("CLIENT", "CACHING", "NO"), x("CLIENT", "CACHING", "maybe"), x("CLIENT", "CACHING", "YES"), x("CLIENT", "TRACKINGINFO"),
+			x("GET", "k"), x("CLIENT", "TRACKINGINFO"),
+			x("CLIENT", "TRACKING", "ON", "OPTOUT"), x("CLIENT", "TRACKING", "ON", "BCAST"), x("CLIENT", "TRACKING", "OFF"),
+			x("CLIENT", "TRACKINGINFO"), x("CLIENT", "TRACKING", "ON", "OPTOUT"), x("CLIENT", "CACHING", "NO"), x("CLIENT", "TRACKINGINFO"),
+			x("CLIENT", "TRACKING", "OFF"), x("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "acct"),
+			x("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:1"), x("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "zz"),
+			x("CLIENT", "TRACKINGINFO"), x("CLIENT", "TRACKING", "ON"), x("CLIENT", "TRACKING", "OFF"), x("CLIENT", "TRACKINGINFO")),
+		sq("multi exec of reads",
+			x("EXEC"), x("DISCARD"), x("SET", "k", "v"), x("MULTI"), x("MULTI"), x("GET", "k"), x("PTTL", "k"), x("PING"), x("EXEC"),
+			x("MULTI"), x("GET", "k"), x("DISCARD"), x("GET", "k"),
+			x("MULTI"), x("NOSUCH"), x("GET", "k"), x("EXEC"),
+			x("MULTI"), x("GET"), x("EXEC"), x("MULTI"), x("EXEC"),
+			x("CLIENT", "TRACKING", "ON", "OPTIN"), x("CLIENT", "CACHING", "YES"), x("MULTI"), x("PTTL", "k"), x("GET", "k"),
+			x("CLIENT", "TRACKINGINFO"), x("EXEC"), x("CLIENT", "TRACKINGINFO")),
+		sq("subscribe to invalidations",
+			x("UNSUBSCRIBE"), x("SUBSCRIBE", "__redis__:invalidate"), x("GET", "k"), x("PING"), x("PING", "hi"),
+			x("UNSUBSCRIBE", "other"), x("UNSUBSCRIBE"), x("UNSUBSCRIBE"), x("GET", "k"), x("SUBSCRIBE"),
+			x("SUBSCRIBE", "__redis__:invalidate"), x("RESET"), x("GET", "k")),
+	)
+
 	// ---- wrong arity of every command (arities from Redis' COMMAND INFO, see arityCases)
 	return s
 }

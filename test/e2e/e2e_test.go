@@ -19,6 +19,7 @@
 //	clients_test.go     go-redis (plain, cluster) and rueidis (cluster, single)
 //	rediscli_test.go    redis-cli -c and --pipe
 //	limits_test.go      abusive input: memory stays bounded, others are served
+//	caching_test.go     client-side caching with rueidis and go-redis, history checked
 //
 // For checking the tests themselves, E2E_TARGET=redis runs every test that
 // compares Granary with Redis against a second redis-server instead of

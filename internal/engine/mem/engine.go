@@ -47,7 +47,23 @@ type Options struct {
 	ExpireInterval time.Duration
 	// ExpireBudget is the most time one expiry cycle may run. Default 25ms.
 	ExpireBudget time.Duration
+	// OnRemove, when set, is called for every item the engine removes on
+	// its own: expired (met by a command, or by active expiry) or evicted to
+	// stay within the quota; not for deletes, drops and flushes its callers
+	// ask for. It runs under a shard lock with the item's bucket and key
+	// (valid only during the call), must be quick and must not call back
+	// into the engine. Client-side caching invalidates cached copies with
+	// it (package tracking). Unset, removals cost nothing more.
+	OnRemove func(bucket uint16, key []byte, why Removal)
 }
+
+// Removal says why the engine removed an item on its own (OnRemove).
+type Removal uint8
+
+const (
+	Expired Removal = iota + 1
+	Evicted
+)
 
 // Engine is the in-memory engine. Create it with New.
 type Engine struct {
@@ -62,6 +78,7 @@ type Engine struct {
 	bytes      atomic.Int64
 	blockLimit atomic.Int64 // largest regular block; items over a quarter of it are jumbo
 	active     atomic.Int64 // shards holding blocks
+	onRemove   func(bucket uint16, key []byte, why Removal)
 
 	expShard int // active-expiry cursor, used only by the expiry goroutine
 
@@ -87,6 +104,7 @@ func New(opts Options) *Engine {
 		samples:  opts.EvictionSamples,
 		interval: opts.ExpireInterval,
 		budget:   opts.ExpireBudget,
+		onRemove: opts.OnRemove,
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -103,7 +121,7 @@ func New(opts Options) *Engine {
 		e.budget = 25 * time.Millisecond
 	}
 	for i := range e.shards {
-		e.shards[i].init(e, NumBuckets/n)
+		e.shards[i].init(e, uint16(i), NumBuckets/n)
 	}
 	e.setQuota(opts.Quota)
 	go e.expireLoop()

@@ -109,8 +109,13 @@ func (s *shard) evictOne() (int32, bool) {
 				continue // deleted or moved since sampled
 			}
 			l := c.e & locMask
-			if buf, off := s.at(l); getLRU(buf, off) != c.lru {
+			buf, off := s.at(l)
+			if getLRU(buf, off) != c.lru {
 				continue // accessed since sampled
+			}
+			if s.e.onRemove != nil {
+				h := readHeader(buf, off)
+				s.removed(buf, &h, Evicted)
 			}
 			s.removeSlot(b, i)
 			s.evictions.Add(1)

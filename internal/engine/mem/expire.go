@@ -102,6 +102,7 @@ func (s *shard) expireBucket(b *bucket, now int64) (sampled, removed, work int) 
 				sampled++
 				if h := readHeader(buf, off); expired(h.exp, now) {
 					removed++
+					s.removed(buf, &h, Expired)
 					s.removeSlot(b, i)
 					s.expirations.Add(1)
 					if len(b.tab) != n {

@@ -14,6 +14,7 @@ import (
 type shard struct {
 	mu        sync.Mutex
 	e         *Engine
+	idx       uint16 // index in e.shards: the low bits of its buckets
 	buckets   []bucket
 	blocks    []block
 	free      []int32 // ids of freed blocks
@@ -42,8 +43,8 @@ type shard struct {
 	_ [64]byte // keep neighbouring shards' hot fields on separate cache lines
 }
 
-func (s *shard) init(e *Engine, nb int) {
-	s.e = e
+func (s *shard) init(e *Engine, idx uint16, nb int) {
+	s.e, s.idx = e, idx
 	s.buckets = make([]bucket, nb)
 	s.head = -1
 }
@@ -85,11 +86,20 @@ func (s *shard) lookup(b *bucket, key []byte, tag uint64, now int64) (slot int, 
 	buf, off := s.at(b.tab[slot] & locMask)
 	h = readHeader(buf, off)
 	if expired(h.exp, now) {
+		s.removed(buf, &h, Expired)
 		s.removeSlot(b, slot)
 		s.expirations.Add(1)
 		return -1, nil, h
 	}
 	return slot, buf, h
+}
+
+// removed tells the engine's OnRemove, if any, that the item h of buf is
+// being removed on the engine's own initiative.
+func (s *shard) removed(buf []byte, h *header, why Removal) {
+	if f := s.e.onRemove; f != nil {
+		f(uint16(h.lb)<<s.e.shift|s.idx, buf[h.key:h.key+h.klen:h.key+h.klen], why)
+	}
 }
 
 // removeSlot deletes the item at slot i of b.
