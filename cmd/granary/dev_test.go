@@ -75,7 +75,11 @@ func TestDevSmoke(t *testing.T) {
 	wantContains(t, "greeting", greeting, fmt.Sprintf("redis-cli -c -p %d", o.Port), "granary ctl --config-servers",
 		c.Config.HTTPAddr()+"/metrics", "3 data servers")
 
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.Config.RESPAddr()}, MaxRedirects: 8})
+	// Retries: on a loaded machine (CI runs packages side by side under
+	// the race detector) a fresh cluster may fail a node over, and its
+	// buckets answer TRYAGAIN until their new primary caught up.
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.Config.RESPAddr()}, MaxRedirects: 8,
+		MaxRetries: 40, MinRetryBackoff: 50 * time.Millisecond, MaxRetryBackoff: 500 * time.Millisecond})
 	defer rdb.Close()
 	tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer tcancel()
