@@ -2,7 +2,6 @@ package disk
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,11 +9,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"granary/internal/engine"
+	"granary/internal/engine/enginetest"
 )
 
 // now0 is real time so that the background sweep agrees with the tests.
-var now0 = time.Now().UnixMilli()
+var now0 = enginetest.Now
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -54,21 +53,13 @@ func newEngine(t testing.TB, opts Options) (*Store, *Engine) {
 	return s, s.Namespace(1)
 }
 
-func str(v string) engine.Item { return engine.Item{Type: engine.TypeString, Value: []byte(v)} }
-
-func mustSet(t testing.TB, e *Engine, b uint16, k string, it engine.Item) uint64 {
-	t.Helper()
-	v, err := e.Set(b, []byte(k), it, now0)
-	if err != nil {
-		t.Fatalf("Set(%q): %v", k, err)
-	}
-	return v
-}
-
-func get(e *Engine, b uint16, k string, now int64) (engine.Item, bool) {
-	it, _, ok := e.Get(b, []byte(k), now, nil)
-	return it, ok
-}
+// The shared test helpers, under the names the tests here use.
+var (
+	str     = enginetest.Str
+	mustSet = enginetest.MustSet
+	get     = enginetest.Get
+	keyOf   = enginetest.KeyOf
+)
 
 // rawKeys returns the stored keys with the given prefix.
 func rawKeys(t testing.TB, s *Store, prefix []byte) [][]byte {
@@ -155,7 +146,5 @@ func checkStore(t testing.TB, s *Store) {
 		t.Fatalf("ns %d holds data but has no engine", ns)
 	}
 }
-
-func keyOf(i int) string { return fmt.Sprintf("key-%06d", i) }
 
 func sleep() { time.Sleep(10 * time.Millisecond) }

@@ -1,37 +1,13 @@
 package mem
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"granary/internal/engine"
 )
-
-// key16 makes the 16-byte key number i and the bucket it routes to.
-func key16(buf []byte, i int) ([]byte, uint16) {
-	buf = append(buf[:0], "key:"...)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(i))
-	buf = append(buf, "abcd"...)
-	return buf, uint16(xxhash.Sum64(buf) % NumBuckets)
-}
-
-func load(t testing.TB, e *Engine, n, vlen int) {
-	t.Helper()
-	val := make([]byte, vlen)
-	var kb []byte
-	for i := 0; i < n; i++ {
-		k, b := key16(kb, i)
-		kb = k
-		if _, err := e.Set(b, k, engine.Item{Type: engine.TypeString, Value: val}, now0); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func heapObjects() uint64 {
 	runtime.GC()
