@@ -151,6 +151,41 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 		bs := &r.b[b]
 		bs.mu.Lock()
 		defer bs.mu.Unlock()
+		// The frame's items go in as one write per namespace (one batch on
+		// the disk engine, not one commit per item), so that a secondary
+		// catching up on a big bucket still answers its primary's pings.
+		var keys [][]byte
+		var items []engine.Item
+		ns := -1
+		flush := func() error {
+			if len(keys) == 0 {
+				return nil
+			}
+			e := r.reg.Get(uint16(ns)).Engine
+			if !isPersistent(e) {
+				bs.mem = true
+			}
+			buckets := make([]uint16, len(keys))
+			for i := range buckets {
+				buckets[i] = b
+			}
+			err := inner(e).UpdateMany(buckets, keys, now, func(_ []*engine.Item, next []engine.Item, ops []engine.Op) {
+				copy(next, items)
+				for i := range ops {
+					ops[i] = engine.OpPut
+				}
+			})
+			if w := r.opts.Watcher; w != nil {
+				for _, k := range keys {
+					w.KeyChanged(uint16(ns), b, k)
+				}
+			}
+			keys, items = keys[:0], items[:0]
+			if errors.Is(err, engine.ErrOOM) || errors.Is(err, engine.ErrTooLarge) {
+				return nil // as the primary's engine would: its quota or limit
+			}
+			return err
+		}
 		for len(p) > 0 {
 			n, err := decodeRecord(p, &rv.rec)
 			if err != nil {
@@ -159,15 +194,18 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 			if rv.rec.bucket != b || rv.rec.kind != recPut {
 				return errors.New("replication: snapshot record out of place")
 			}
-			e := r.reg.Get(rv.rec.ns).Engine
-			if !isPersistent(e) {
-				bs.mem = true
+			if int(rv.rec.ns) != ns {
+				if err := flush(); err != nil {
+					return fmt.Errorf("replication: snapshot of bucket %d: %w", b, err)
+				}
+				ns = int(rv.rec.ns)
 			}
-			inner(e).Set(b, rv.rec.key, rv.rec.item, now)
-			if w := r.opts.Watcher; w != nil {
-				w.KeyChanged(rv.rec.ns, b, rv.rec.key)
-			}
+			keys = append(keys, rv.rec.key)
+			items = append(items, rv.rec.item)
 			p = p[n:]
+		}
+		if err := flush(); err != nil {
+			return fmt.Errorf("replication: snapshot of bucket %d: %w", b, err)
 		}
 	case fSnapEnd:
 		if len(p) < 18 || int(binary.BigEndian.Uint16(p)) != rv.snap {
