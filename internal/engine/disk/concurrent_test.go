@@ -2,7 +2,6 @@ package disk
 
 import (
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -29,30 +28,18 @@ func TestConcurrentMixed(t *testing.T) {
 	now := time.Now().UnixMilli()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		dir := t.TempDir()
 		for round := 0; round < 3; round++ {
-			w, err := s.NewSSTWriter(filepath.Join(dir, fmt.Sprint("load", round)))
-			if err != nil {
-				t.Error(err)
-				return
-			}
+			var items []loadItem
 			for b := uint16(0); b < 32; b += 3 {
 				for i := 0; i < 50; i++ {
 					it := engine.Item{Type: engine.TypeString, Value: []byte("bulk")}
 					if i%2 == 0 {
 						it.Expire = now + int64(i)
 					}
-					if err := w.Add(1, b, []byte(fmt.Sprintf("key%d", 100+i)), it); err != nil {
-						t.Error(err)
-						return
-					}
+					items = append(items, loadItem{1, b, fmt.Sprintf("key%d", 100+i), it})
 				}
 			}
-			if err := w.Finish(); err != nil {
-				t.Error(err)
-				return
-			}
-			if err := s.Ingest(w.Paths()); err != nil {
+			if err := ingestLoad(s, items); err != nil {
 				t.Error(err)
 				return
 			}

@@ -85,8 +85,8 @@
 //
 // # Bulk load
 //
-// SSTWriter writes sorted items into an SST file in the store's exact format
-// (data keys as they come, then their expiry-index keys, sorted; spilled to
-// files of their own when large) and Store.Ingest links the files into the
-// DB (sst.go).
+// BucketFile encodes one bucket's sorted items for an import; Engine.Ingest
+// checks a call's bucket files and writes their items, in bucket order, and
+// then their expiry-index keys, into one SST in the store's exact format,
+// which Store.Ingest links into the DB (bucketfile.go, sst.go).
 package disk

@@ -50,10 +50,6 @@ func (s *Store) Meta(key []byte) ([]byte, bool, error) {
 // DeleteMeta deletes a metadata value, with the store's sync policy.
 func (s *Store) DeleteMeta(key []byte) error { return s.deleteMeta(key, s.wo) }
 
-// SyncDeleteMeta deletes a metadata value and syncs the WAL before it
-// returns, whatever the store's policy.
-func (s *Store) SyncDeleteMeta(key []byte) error { return s.deleteMeta(key, pebble.Sync) }
-
 func (s *Store) deleteMeta(key []byte, wo *pebble.WriteOptions) error {
 	if s.closed.Load() {
 		return ErrClosed

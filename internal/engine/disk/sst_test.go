@@ -3,7 +3,6 @@ package disk
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -17,7 +16,7 @@ type loadItem struct {
 }
 
 // sortedLoad builds n items over two namespaces and many buckets, in the
-// order SSTWriter wants them.
+// order bucket files want them.
 func sortedLoad(n int) []loadItem {
 	var out []loadItem
 	for i := 0; i < n; i++ {
@@ -32,147 +31,157 @@ func sortedLoad(n int) []loadItem {
 	return out
 }
 
-func TestIngest(t *testing.T) {
-	for _, spill := range []int{expSpillBytes, 4 << 10} {
-		t.Run(fmt.Sprint("spill", spill), func(t *testing.T) {
-			s, _ := newEngine(t, Options{})
-			items := sortedLoad(6000)
-			// Items stored before the load: some are replaced (with another
-			// or no expiry), some stay.
-			for i, li := range items {
-				if i%5 != 0 {
-					continue
-				}
-				it := engine.Item{Type: engine.TypeHash, Version: 99, Expire: now0 + 5e6, Value: []byte("old")}
-				if _, err := s.Namespace(li.ns).Set(li.b, []byte(li.key), it, now0); err != nil {
-					t.Fatal(err)
-				}
-				mustSet(t, s.Namespace(li.ns), li.b, li.key+"-stays", str("stays"))
-			}
-			other := s.Namespace(7)
-			mustSet(t, other, 0, "untouched", str("x"))
-
-			dir := t.TempDir()
-			w, err := s.NewSSTWriter(filepath.Join(dir, "load.sst"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			w.spillBytes = spill
-			for _, li := range items {
-				if err := w.Add(li.ns, li.b, []byte(li.key), li.it); err != nil {
-					t.Fatal(err)
+// ingestLoad has each namespace's engine ingest its items, one bucket file
+// per bucket, in one call per namespace (as GRANARY.INGEST does).
+func ingestLoad(s *Store, items []loadItem) error {
+	type nb struct{ ns, b uint16 }
+	var order []nb
+	byBucket := map[nb][]loadItem{}
+	for _, li := range items {
+		k := nb{li.ns, li.b}
+		if byBucket[k] == nil {
+			order = append(order, k)
+		}
+		byBucket[k] = append(byBucket[k], li)
+	}
+	buckets := map[uint16][]uint16{}
+	files := map[uint16][][]byte{}
+	for _, k := range order {
+		f, err := BucketFile(k.ns, k.b, func(yield func([]byte, engine.Item) bool) {
+			for _, li := range byBucket[k] {
+				if !yield([]byte(li.key), li.it) {
+					return
 				}
 			}
-			last := items[len(items)-1]
-			if err := w.Add(last.ns, last.b, []byte(last.key), last.it); err == nil {
-				t.Fatal("repeated key accepted")
-			}
-			if err := w.Add(1, 0, []byte("a"), last.it); err == nil {
-				t.Fatal("key out of order accepted")
-			}
-			if err := w.Finish(); err != nil {
-				t.Fatal(err)
-			}
-			paths := w.Paths()
-			if spill < expSpillBytes && len(paths) < 4 || spill == expSpillBytes && len(paths) != 1 {
-				t.Fatalf("spill %d: files %v", spill, paths)
-			}
-			if err := s.Ingest(paths); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range paths {
-				if _, err := os.Stat(p); !os.IsNotExist(err) {
-					t.Fatalf("%s still there after ingest", p)
-				}
-			}
-			for i, li := range items {
-				e := s.Namespace(li.ns)
-				it, ok := get(e, li.b, li.key, now0)
-				ver := max(li.it.Version, 1)
-				if !ok || !bytes.Equal(it.Value, li.it.Value) || it.Version != ver || it.Expire != li.it.Expire || it.Type != li.it.Type {
-					t.Fatalf("%s: %+v %v, want %+v", li.key, it, ok, li.it)
-				}
-				if i%5 == 0 {
-					if it, ok := get(e, li.b, li.key+"-stays", now0); !ok || string(it.Value) != "stays" {
-						t.Fatalf("%s-stays lost", li.key)
-					}
-				}
-			}
-			if _, ok := get(other, 0, "untouched", now0); !ok {
-				t.Fatal("other namespace changed")
-			}
-			n1, n2 := s.Namespace(1).Stats().Items, s.Namespace(2).Stats().Items
-			if n1+n2 != int64(len(items)+len(items)/5) {
-				t.Fatalf("items %d + %d", n1, n2)
-			}
-			// Writes after the load carry versions on.
-			if v := mustSet(t, s.Namespace(items[1].ns), items[1].b, items[1].key, str("after")); v != max(items[1].it.Version, 1)+1 {
-				t.Fatalf("version %d after load", v)
-			}
-			checkStore(t, s)
-			// The index keys of replaced items are left for the sweep.
-			idx := len(rawKeys(t, s, []byte{prefixExp}))
-			if want := len(items)/4 + len(items)/5; idx != want {
-				t.Fatalf("%d index keys, want %d", idx, want)
-			}
-			for s.sweep(now0+1e7, 1000) > 0 {
-			}
-			if st := s.Namespace(1).Stats(); st.ItemsExpire != 0 || st.Expirations == 0 {
-				t.Fatalf("after sweep: %+v", st)
-			}
-			if n := len(rawKeys(t, s, []byte{prefixExp})); n != 0 {
-				t.Fatalf("%d index keys after the sweep", n)
-			}
-			checkStore(t, s)
 		})
+		if err != nil {
+			return err
+		}
+		buckets[k.ns] = append(buckets[k.ns], k.b)
+		files[k.ns] = append(files[k.ns], f)
 	}
-}
-
-func TestSSTWriterEdges(t *testing.T) {
-	s, e := newEngine(t, Options{})
-	dir := t.TempDir()
-	// No item: no file.
-	w, err := s.NewSSTWriter(filepath.Join(dir, "empty.sst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Finish(); err != nil || len(w.Paths()) != 0 {
-		t.Fatalf("empty writer: %v %v", err, w.Paths())
-	}
-	if err := s.Ingest(w.Paths()); err != nil {
-		t.Fatal(err)
-	}
-	// Items without expiry: one file.
-	w, _ = s.NewSSTWriter(filepath.Join(dir, "plain.sst"))
-	for i := 0; i < 10; i++ {
-		if err := w.Add(1, 3, []byte(keyOf(i)), str("p")); err != nil {
-			t.Fatal(err)
+	for ns := range buckets {
+		if err := s.Namespace(ns).Ingest(buckets[ns], files[ns]); err != nil {
+			return err
 		}
 	}
-	if err := w.Add(1, 3, []byte("z"), engine.Item{Type: 100}); err == nil {
-		t.Fatal("bad type accepted")
+	return nil
+}
+
+func TestIngest(t *testing.T) {
+	s, _ := newEngine(t, Options{})
+	items := sortedLoad(6000)
+	// Items stored before the load: some are replaced (with another or no
+	// expiry), some stay.
+	for i, li := range items {
+		if i%5 != 0 {
+			continue
+		}
+		it := engine.Item{Type: engine.TypeHash, Version: 99, Expire: now0 + 5e6, Value: []byte("old")}
+		if _, err := s.Namespace(li.ns).Set(li.b, []byte(li.key), it, now0); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, s.Namespace(li.ns), li.b, li.key+"-stays", str("stays"))
 	}
-	if err := w.Finish(); err != nil || len(w.Paths()) != 1 {
-		t.Fatalf("%v %v", err, w.Paths())
-	}
-	if err := w.Add(1, 3, []byte("zz"), str("p")); err == nil {
-		t.Fatal("Add after Finish accepted")
-	}
-	if err := s.Ingest(w.Paths()); err != nil {
+	other := s.Namespace(7)
+	mustSet(t, other, 0, "untouched", str("x"))
+
+	if err := ingestLoad(s, items); err != nil {
 		t.Fatal(err)
 	}
-	if e.CountBucket(3) != 10 {
-		t.Fatalf("count %d", e.CountBucket(3))
+	if left, _ := filepath.Glob(filepath.Join(s.dir, "ingest-*")); len(left) != 0 {
+		t.Fatalf("staged files left after the ingestion: %v", left)
 	}
-	// Abort removes the files.
-	w, _ = s.NewSSTWriter(filepath.Join(dir, "aborted.sst"))
-	w.Add(1, 3, []byte("a"), engine.Item{Type: engine.TypeString, Expire: now0 + 1})
-	w.Abort()
-	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
-		t.Fatalf("files left: %v", ents)
+	for i, li := range items {
+		e := s.Namespace(li.ns)
+		it, ok := get(e, li.b, li.key, now0)
+		ver := max(li.it.Version, 1)
+		if !ok || !bytes.Equal(it.Value, li.it.Value) || it.Version != ver || it.Expire != li.it.Expire || it.Type != li.it.Type {
+			t.Fatalf("%s: %+v %v, want %+v", li.key, it, ok, li.it)
+		}
+		if i%5 == 0 {
+			if it, ok := get(e, li.b, li.key+"-stays", now0); !ok || string(it.Value) != "stays" {
+				t.Fatalf("%s-stays lost", li.key)
+			}
+		}
 	}
-	if err := s.Ingest([]string{filepath.Join(dir, "missing.sst")}); err == nil {
-		t.Fatal("missing file ingested")
+	if _, ok := get(other, 0, "untouched", now0); !ok {
+		t.Fatal("other namespace changed")
+	}
+	n1, n2 := s.Namespace(1).Stats().Items, s.Namespace(2).Stats().Items
+	if n1+n2 != int64(len(items)+len(items)/5) {
+		t.Fatalf("items %d + %d", n1, n2)
+	}
+	// Writes after the load carry versions on.
+	if v := mustSet(t, s.Namespace(items[1].ns), items[1].b, items[1].key, str("after")); v != max(items[1].it.Version, 1)+1 {
+		t.Fatalf("version %d after load", v)
+	}
+	checkStore(t, s)
+	// The index keys of replaced items are left for the sweep.
+	idx := len(rawKeys(t, s, []byte{prefixExp}))
+	if want := len(items)/4 + len(items)/5; idx != want {
+		t.Fatalf("%d index keys, want %d", idx, want)
+	}
+	for s.sweep(now0+1e7, 1000) > 0 {
+	}
+	if st := s.Namespace(1).Stats(); st.ItemsExpire != 0 || st.Expirations == 0 {
+		t.Fatalf("after sweep: %+v", st)
+	}
+	if n := len(rawKeys(t, s, []byte{prefixExp})); n != 0 {
+		t.Fatalf("%d index keys after the sweep", n)
+	}
+	checkStore(t, s)
+}
+
+// TestIngestRefusesBadFiles: a bucket file out of order, truncated,
+// malformed or empty is refused whole, and nothing of the call is stored.
+func TestIngestRefusesBadFiles(t *testing.T) {
+	s, e := newEngine(t, Options{})
+	one := func(keys ...string) []byte {
+		f, err := BucketFile(1, 3, func(yield func([]byte, engine.Item) bool) {
+			for _, k := range keys {
+				if !yield([]byte(k), str("v")) {
+					return
+				}
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if _, err := BucketFile(1, 3, func(yield func([]byte, engine.Item) bool) {
+		yield([]byte("b"), str("v"))
+		yield([]byte("a"), str("v"))
+	}); err == nil {
+		t.Fatal("BucketFile took keys out of order")
+	}
+	if _, err := BucketFile(1, 3, func(func([]byte, engine.Item) bool) {}); err == nil {
+		t.Fatal("BucketFile made an empty file")
+	}
+	good := one("a", "b")
+	bad := map[string][]byte{
+		"not a bucket file": []byte("nope"),
+		"truncated":         good[:len(good)-2],
+		"out of order":      append(append([]byte{}, good...), good[len(bucketFileMagic):]...),
+		"empty":             []byte(bucketFileMagic),
+	}
+	for name, f := range bad {
+		if err := e.Ingest([]uint16{3, 4}, [][]byte{one("x"), f}); err == nil {
+			t.Errorf("%s: ingested", name)
+		}
+	}
+	if err := e.Ingest([]uint16{3, 3}, [][]byte{good, good}); err == nil {
+		t.Error("two files for one bucket ingested")
+	}
+	if n := e.CountBucket(3); n != 0 {
+		t.Fatalf("refused calls stored %d items", n)
+	}
+	if err := e.Ingest([]uint16{3}, [][]byte{good}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.CountBucket(3); n != 2 {
+		t.Fatalf("%d items after a good file", n)
 	}
 	checkStore(t, s)
 }

@@ -207,11 +207,11 @@ func TestMeta(t *testing.T) {
 	if err := s.DeleteMeta([]byte("repl/c")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SyncDeleteMeta([]byte("other")); err != nil {
+	if err := s.DeleteMetas([][]byte{[]byte("other")}, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.Meta([]byte("other")); ok {
-		t.Fatal("SyncDeleteMeta did not delete")
+		t.Fatal("DeleteMetas did not delete")
 	}
 	// Metadata is not data.
 	if st := s.Namespace(0).Stats(); st.Items != 0 {
