@@ -47,7 +47,7 @@ type ingestRec struct {
 // entries of their buckets, all of one namespace and one term, in one
 // ingestion. It returns the bytes consumed: 0 when p does not start with
 // such a record (applyRun then takes it).
-func (rv *receiver) applyIngests(p []byte, now int64) (int, error) {
+func (rv *receiver) applyIngests(p []byte) (int, error) {
 	r := rv.r
 	rec := &rv.rec
 	var recs []ingestRec
@@ -83,27 +83,18 @@ func (rv *receiver) applyIngests(p []byte, now int64) (int, error) {
 	if !ok {
 		return 0, &rejection{recs[0].b, "file for a namespace whose engine takes none"}
 	}
-	locked := make([]uint16, len(recs))
-	for i, x := range recs {
-		locked[i] = x.b
-	}
-	slices.Sort(locked)
-	for _, b := range locked {
-		r.b[b].mu.Lock()
-	}
-	defer func() {
-		for _, b := range locked {
-			r.b[b].mu.Unlock()
-		}
-	}()
 	buckets := make([]uint16, len(recs))
 	files := make([][]byte, len(recs))
 	for i, x := range recs {
+		buckets[i], files[i] = x.b, x.file
+	}
+	locked := r.lockBuckets(make([]uint16, 0, len(recs)), buckets)
+	defer r.unlockBuckets(locked)
+	for _, x := range recs {
 		bs := &r.b[x.b]
 		if !bs.held || x.lsn != bs.lsn.Load()+1 {
 			return 0, &rejection{x.b, fmt.Sprintf("gap: have %d, got %d", bs.lsn.Load(), x.lsn)}
 		}
-		buckets[i], files[i] = x.b, x.file
 	}
 	r.forgetStamps(locked)
 	if err := in.Ingest(buckets, files); err != nil {

@@ -63,7 +63,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			case wasReplica || (bs.held && bs.orphan == 0):
 				r.dropLocked(uint16(b), bs, pos, nss)
 			}
-		case idx == 0 && !wasReplica && bs.restored && bs.held:
+		case idx == 0 && !wasReplica && bs.restored: // restored implies held
 			// This node's own copy, read back from disk at start: its
 			// history goes on from there.
 			bs.setHeld(true)

@@ -123,7 +123,7 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 	case fBatch:
 		now := time.Now().UnixMilli()
 		for len(p) > 0 {
-			n, err := rv.applyIngests(p, now)
+			n, err := rv.applyIngests(p)
 			if err == nil && n == 0 {
 				n, err = rv.applyRun(p, now)
 			}

@@ -98,15 +98,8 @@ const scratchKeep = 16 << 10
 // order (a cluster's multi-key commands touch one bucket).
 func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(cur []*engine.Item, next []engine.Item, ops []engine.Op)) error {
 	var one [1]uint16
-	locked := one[:0]
-	for _, b := range buckets {
-		if !slices.Contains(locked, b) {
-			locked = append(locked, b)
-		}
-	}
-	slices.Sort(locked)
+	locked := e.r.lockBuckets(one[:0], buckets)
 	for _, b := range locked {
-		e.r.b[b].mu.Lock()
 		e.begin(b, &e.r.b[b])
 	}
 	var nexts []engine.Item
@@ -134,8 +127,8 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 	}
 	for _, b := range locked {
 		end(&e.r.b[b])
-		e.r.b[b].mu.Unlock()
 	}
+	e.r.unlockBuckets(locked)
 	return err
 }
 
@@ -158,12 +151,7 @@ func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
 	if !ok {
 		return errNoIngest
 	}
-	locked := slices.Clone(buckets)
-	slices.Sort(locked)
-	locked = slices.Compact(locked)
-	for _, b := range locked {
-		e.r.b[b].mu.Lock()
-	}
+	locked := e.r.lockBuckets(nil, buckets)
 	e.r.forgetStamps(locked)
 	err := in.Ingest(buckets, files)
 	if err == nil {
@@ -171,8 +159,28 @@ func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
 			e.r.logLocked(&e.r.b[b], &record{kind: recIngest, ns: e.ns, bucket: b, item: engine.Item{Value: files[i]}})
 		}
 	}
-	for _, b := range locked {
-		e.r.b[b].mu.Unlock()
-	}
+	e.r.unlockBuckets(locked)
 	return err
+}
+
+// lockBuckets locks the distinct buckets of buckets in ascending order (so
+// that writers of several buckets cannot deadlock), appending them to dst,
+// and returns them for unlockBuckets.
+func (r *Replicator) lockBuckets(dst, buckets []uint16) []uint16 {
+	for _, b := range buckets {
+		if !slices.Contains(dst, b) {
+			dst = append(dst, b)
+		}
+	}
+	slices.Sort(dst)
+	for _, b := range dst {
+		r.b[b].mu.Lock()
+	}
+	return dst
+}
+
+func (r *Replicator) unlockBuckets(locked []uint16) {
+	for _, b := range locked {
+		r.b[b].mu.Unlock()
+	}
 }
