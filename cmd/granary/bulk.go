@@ -107,7 +107,6 @@ Formats (chosen by --format or the file's extension; '-' reads stdin):
 		},
 	}
 	f.add(cmd)
-	f.opts.ChunkBytes = 32 << 20
 	cmd.Flags().IntVar(&f.opts.ChunkBytes, "chunk", 32<<20, "bytes of files sent in one command")
 	return cmd
 }

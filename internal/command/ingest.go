@@ -1,6 +1,8 @@
 package command
 
 import (
+	"strings"
+
 	"granary/internal/engine"
 	"granary/internal/routing"
 )
@@ -44,8 +46,8 @@ func cmdIngest(c *Ctx) {
 		files = append(files, c.Args[i+1])
 	}
 	if err := in.Ingest(buckets, files); err != nil {
-		var msg string
-		if msg = err.Error(); len(msg) < 4 || msg[:4] != "ERR " {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "ERR ") {
 			msg = "ERR ingest: " + msg
 		}
 		c.Err(msg)
