@@ -47,7 +47,6 @@ func TestHealthcheck(t *testing.T) {
 			root.SetOut(&out)
 			root.SetErr(&out)
 			root.SetArgs(append([]string{"healthcheck"}, c.args...))
-			start := time.Now()
 			err := root.ExecuteContext(context.Background())
 			if c.wantErr == "" {
 				if err != nil || out.String() != c.wantOut {
@@ -57,9 +56,6 @@ func TestHealthcheck(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("err %v; want one containing %q", err, c.wantErr)
-			}
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("took %v", d)
 			}
 		})
 	}
