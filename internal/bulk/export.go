@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"granary/internal/progress"
 	"io"
 	"time"
 
@@ -39,7 +40,7 @@ func Export(ctx context.Context, w io.Writer, o Options) (Result, error) {
 			c.Close()
 		}
 	}()
-	bar := newBar(o.Progress, routing.Buckets, "exporting", "buckets")
+	bar := progress.New(o.Progress, routing.Buckets, "exporting", "buckets")
 	defer bar.Finish()
 	var res Result
 	for b := 0; b < routing.Buckets; b++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"granary/internal/progress"
 	"io"
 	"log/slog"
 	"runtime"
@@ -73,7 +74,7 @@ func Import(ctx context.Context, r io.Reader, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	bar := newBar(o.Progress, -1, "reading", "records")
+	bar := progress.New(o.Progress, -1, "reading", "records")
 	l, err := load(rd, time.Now().UnixMilli(), func(n int64) { bar.Set64(n) })
 	bar.Finish()
 	if err != nil {
@@ -105,9 +106,9 @@ func Import(ctx context.Context, r io.Reader, o Options) (Result, error) {
 
 // buildFiles sorts every bucket and writes its disk-engine file, on every
 // core.
-func buildFiles(l *loaded, ns uint16, progress io.Writer) ([][]byte, int64, error) {
+func buildFiles(l *loaded, ns uint16, out io.Writer) ([][]byte, int64, error) {
 	files := make([][]byte, routing.Buckets)
-	bar := newBar(progress, routing.Buckets, "sorting", "buckets")
+	bar := progress.New(out, routing.Buckets, "sorting", "buckets")
 	defer bar.Finish()
 	var next atomic.Int32
 	var keys atomic.Int64
@@ -152,7 +153,7 @@ func buildFiles(l *loaded, ns uint16, progress io.Writer) ([][]byte, int64, erro
 // to ChunkBytes, sent in parallel across nodes. Buckets refused (moved, no
 // lease yet, a node down) are retried with a fresh bucket map.
 func send(ctx context.Context, files [][]byte, o Options, total int64) error {
-	bar := newBar(o.Progress, total, "ingesting", "bytes")
+	bar := progress.New(o.Progress, total, "ingesting", "bytes")
 	defer bar.Finish()
 	pending := make([]uint16, 0, routing.Buckets)
 	for b := range files {

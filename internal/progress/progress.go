@@ -1,4 +1,6 @@
-package bulk
+// Package progress draws the progress bars of long operator commands
+// (import, export, rebalance) on a terminal.
+package progress
 
 import (
 	"io"
@@ -7,9 +9,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// newBar returns a progress bar on w (a silent one when w is nil): total
-// -1 is unknown (a spinner with a count).
-func newBar(w io.Writer, total int64, what, unit string) *progressbar.ProgressBar {
+// New returns a progress bar on w (a silent one when w is nil) counting to
+// total (-1: unknown, a spinner with a count) of unit ("bytes" shows sizes).
+func New(w io.Writer, total int64, what, unit string) *progressbar.ProgressBar {
 	if w == nil {
 		return progressbar.DefaultSilent(total)
 	}
