@@ -163,9 +163,33 @@ func (c *Client) AddNode(ctx context.Context, n NodeAdd) (*Node, error) {
 	return &out, c.do(ctx, http.MethodPost, "/v1/nodes", n, &out)
 }
 
-// RemoveNode forgets a data server.
-func (c *Client) RemoveNode(ctx context.Context, id string) error {
-	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+id, nil, nil)
+// RemoveNode forgets a data server. Without force it refuses one that is
+// up and still holds bucket copies (drain it first).
+func (c *Client) RemoveNode(ctx context.Context, id string, force bool) error {
+	path := "/v1/nodes/" + id
+	if force {
+		path += "?force=1"
+	}
+	return c.do(ctx, http.MethodDelete, path, nil, nil)
+}
+
+// DrainNode marks a data server draining and plans moving its copies away.
+func (c *Client) DrainNode(ctx context.Context, id string) (*Rebalance, error) {
+	var out Rebalance
+	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+id+"/drain", nil, &out)
+}
+
+// Rebalance plans the layout the table builder wants; the config servers
+// then migrate the buckets to it.
+func (c *Client) Rebalance(ctx context.Context) (*Rebalance, error) {
+	var out Rebalance
+	return &out, c.do(ctx, http.MethodPost, "/v1/rebalance", nil, &out)
+}
+
+// Moves reports the migration in progress.
+func (c *Client) Moves(ctx context.Context) (*Moves, error) {
+	var out Moves
+	return &out, c.do(ctx, http.MethodGet, "/v1/moves", nil, &out)
 }
 
 // Rebuild runs the table builder now and returns the resulting table.

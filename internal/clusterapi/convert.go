@@ -3,6 +3,7 @@ package clusterapi
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	"granary/internal/routing"
@@ -15,7 +16,7 @@ func FromRouting(t *routing.Table) Table {
 		out.Nodes[i] = n.ID
 	}
 	for _, r := range t.Ranges() {
-		out.Ranges = append(out.Ranges, Range{First: int(r.First), Last: int(r.Last), Replicas: r.Replicas, Term: r.Term})
+		out.Ranges = append(out.Ranges, Range{First: int(r.First), Last: int(r.Last), Replicas: r.Replicas, Term: r.Term, Learners: r.Learners, Frozen: r.Frozen, Handed: r.Handed})
 	}
 	return out
 }
@@ -45,15 +46,27 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 		if r.First < 0 || r.Last >= routing.Buckets || r.First > r.Last {
 			return nil, fmt.Errorf("bad bucket range %d-%d", r.First, r.Last)
 		}
-		for _, x := range r.Replicas {
+		for _, x := range append(slices.Clone(r.Replicas), r.Learners...) {
 			if x < 0 || x >= len(rt.Nodes) {
 				return nil, fmt.Errorf("bucket range %d-%d: replica index %d out of range", r.First, r.Last, x)
 			}
 		}
+		for _, x := range r.Learners {
+			if slices.Contains(r.Replicas, x) {
+				return nil, fmt.Errorf("bucket range %d-%d: node %d is both a replica and a learner", r.First, r.Last, x)
+			}
+		}
 		reps := append([]int(nil), r.Replicas...)
+		var learners []int
+		if len(r.Learners) > 0 {
+			learners = slices.Clone(r.Learners)
+		}
 		for b := r.First; b <= r.Last; b++ {
 			rt.Replicas[b] = reps
 			rt.Terms[b] = r.Term
+			rt.Learners[b] = learners
+			rt.Frozen[b] = r.Frozen
+			rt.Handed[b] = r.Handed
 		}
 	}
 	return rt, nil

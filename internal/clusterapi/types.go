@@ -65,6 +65,12 @@ type Range struct {
 	// Term is the buckets' primary term: the epoch in which their current
 	// primary took them over (see routing.Table.Terms).
 	Term uint64 `json:"term,omitempty"`
+	// Learners are migration targets catching up (see routing.Table).
+	Learners []int `json:"learners,omitempty"`
+	// Frozen: the primary holds the buckets for a handover.
+	Frozen bool `json:"frozen,omitempty"`
+	// Handed: the buckets' new primary took them from a frozen primary.
+	Handed bool `json:"handed,omitempty"`
 }
 
 // Table is the routing table in transit: buckets as ranges.
@@ -119,6 +125,8 @@ type State struct {
 	NSVersion     uint64         `json:"ns_version"` // bumped on every namespace change
 	Settings      Settings       `json:"settings"`
 	ConfigServers []ConfigServer `json:"config_servers"`
+	// Plan is the layout migration moves the table to (nil: none).
+	Plan *Table `json:"plan,omitempty"`
 }
 
 // Status is a summary for granary ctl status.
@@ -152,6 +160,18 @@ type HeartbeatRequest struct {
 	// Unreachable lists the peers this node could not replicate to (or, as
 	// a secondary, hear from) for longer than its lease period.
 	Unreachable []string `json:"unreachable,omitempty"`
+	// Moves reports the migrations of the buckets the node leads.
+	Moves []MoveReport `json:"moves,omitempty"`
+}
+
+// MoveReport is a primary's view of one copy of a migrating bucket: a
+// learner, or, while the bucket is frozen for a handover, a secondary.
+type MoveReport struct {
+	Bucket int    `json:"bucket"`
+	Node   string `json:"node"`
+	Caught bool   `json:"caught"`           // its catch-up ended (snapshot or replay acknowledged)
+	Lag    uint64 `json:"lag"`              // entries of the bucket it has not acknowledged
+	Frozen bool   `json:"frozen,omitempty"` // the primary holds the bucket for the handover
 }
 
 // NodeStats are the figures a data server reports with each heartbeat.
@@ -173,6 +193,35 @@ type HeartbeatResponse struct {
 	// Boot echoes the request's Boot once the config servers have handled
 	// that incarnation; the reply then carries the table that reflects it.
 	Boot string `json:"boot,omitempty"`
+}
+
+// Rebalance is the answer to POST /v1/rebalance: the plan committed.
+type Rebalance struct {
+	Planned       bool    `json:"planned"`        // false: the table is balanced already
+	Copies        int     `json:"copies"`         // bucket copies in the planned layout
+	Moved         int     `json:"moved"`          // copies the plan puts on nodes without them (data to copy)
+	MovedFraction float64 `json:"moved_fraction"` // Moved / Copies
+	// IdealFraction is the least any balanced layout must move: X/(M+X)
+	// when X empty nodes join M, the drained nodes' share when draining.
+	IdealFraction float64 `json:"ideal_fraction"`
+	PrimaryMoves  int     `json:"primary_moves"` // buckets whose primary changes node
+}
+
+// Moves is GET /v1/moves: the migration in progress.
+type Moves struct {
+	Epoch   uint64 `json:"epoch"`
+	Planned bool   `json:"planned"` // a plan is in force
+	Left    int    `json:"left"`    // buckets not yet laid out as planned
+	Active  []Move `json:"active"`  // buckets in a move now
+	Steps   uint64 `json:"steps"`   // move steps this leader committed
+}
+
+// Move is one bucket in a move.
+type Move struct {
+	Bucket  int    `json:"bucket"`
+	Primary string `json:"primary"`
+	Learner string `json:"learner,omitempty"`
+	Phase   string `json:"phase"` // copying (a learner catches up) or handover (the primary holds it)
 }
 
 // Error is the body of an error reply.

@@ -279,6 +279,9 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 	}
 	if n.Repl != nil {
 		req.Unreachable = n.Repl.Unreachable()
+		for _, m := range n.Repl.Moves() {
+			req.Moves = append(req.Moves, clusterapi.MoveReport{Bucket: int(m.Bucket), Node: m.Node, Caught: m.Caught, Lag: m.Lag, Frozen: m.Frozen})
+		}
 	}
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		st := ns.Engine.Stats()

@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -34,7 +33,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	// their terms, to tell whether its link must start over.
 	type want struct {
 		buckets []uint16
-		sig     strings.Builder
+		terms   []uint64
 	}
 	wants := map[string]*want{}
 	gates := map[string]*Gate{}
@@ -48,12 +47,20 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			idx = slices.Index(reps, self)
 		}
 		prevIdx := -1
+		prevLearner := false
 		if prev.self >= 0 {
 			prevIdx = slices.Index(prev.t.Replicas[b], prev.self)
+			prevLearner = slices.Contains(prev.t.Learners[b], prev.self)
 		}
-		wasReplica := prevIdx >= 0
+		learner := self >= 0 && slices.Contains(t.Learners[b], self)
+		// A learner's copy is kept like a replica's: it becomes one when
+		// the migration flips it in.
+		wasReplica := prevIdx >= 0 || prevLearner
 		bs.mu.Lock()
 		switch {
+		case idx < 0 && learner:
+			// A migration target: the bucket's primary snapshots it and
+			// streams its log here; nothing is served from it yet.
 		case idx < 0:
 			switch {
 			case wasReplica && bs.held:
@@ -75,7 +82,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			bs.adopt(pos)
 			r.saveStamp(uint16(b), bs) // held, empty: a restart keeps knowing it
 		}
-		if idx >= 0 {
+		if idx >= 0 || learner {
 			bs.orphan = 0
 			bs.restored = false
 		}
@@ -90,6 +97,9 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		bs.mu.Unlock()
 
 		switch {
+		case idx < 0 && learner:
+			sv.Role[b] = RoleLearner
+			continue
 		case idx < 0:
 			continue
 		case idx > 0:
@@ -100,29 +110,41 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			sv.Role[b] = RoleBlocked
 			continue
 		}
-		sv.Role[b] = RolePrimary
+		if t.Frozen[b] {
+			// Handing the bucket over: hold every command of it (TRYAGAIN)
+			// while the links bring the other copies level; the links go on.
+			sv.Role[b] = RoleHandover
+		} else {
+			sv.Role[b] = RolePrimary
+		}
 		term := t.Terms[b]
 		next.lead[b] = term
 		// Fence: after a change of primary, serve only once the old
 		// primary's lease from this node has run out.
 		var from int64
-		if pp := prev.t.Primary(uint16(b)); pp >= 0 && pp < len(prev.t.Nodes) && prev.t.Nodes[pp].ID != r.opts.Self {
+		// A bucket handed over by a frozen primary needs no fence: the
+		// config servers flipped it only once that primary had stopped
+		// serving it.
+		if pp := prev.t.Primary(uint16(b)); pp >= 0 && pp < len(prev.t.Nodes) && prev.t.Nodes[pp].ID != r.opts.Self && !t.Handed[b] {
 			if g, ok := r.grants[prev.t.Nodes[pp].ID]; ok {
 				from = g + r.lease + r.margin()
 			}
 		}
 		var key strings.Builder
 		key.WriteString(strconv.FormatInt(from, 10))
-		for _, x := range reps[1:] {
+		for i, x := range slices.Concat(reps[1:], t.Learners[b]) {
 			id := t.Nodes[x].ID
-			key.WriteString("," + id)
+			if i < len(reps)-1 {
+				// Secondaries hold the gate; learners have no say in it.
+				key.WriteString("," + id)
+			}
 			w := wants[id]
 			if w == nil {
 				w = &want{}
 				wants[id] = w
 			}
 			w.buckets = append(w.buckets, uint16(b))
-			fmt.Fprintf(&w.sig, "%d:%d,", b, term)
+			w.terms = append(w.terms, term)
 		}
 		if len(reps) == 1 && from <= now {
 			continue // no secondary, no fence: nothing to wait for
@@ -145,7 +167,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			l = newLink(r, id)
 			r.links[id] = l
 		}
-		l.configure(addr, w.buckets, w.sig.String())
+		l.configure(addr, w.buckets, w.terms, t.Epoch)
 	}
 	for id, l := range r.links {
 		if wants[id] == nil {

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,35 +35,64 @@ type link struct {
 	// refused is set when the peer's port refused a connection since its
 	// last pong: its process is gone, no need to wait out the lease.
 	refused atomic.Bool
+	// caught is set per bucket once the peer acknowledged the end of the
+	// bucket's catch-up on the current connection (migration reports it).
+	caught [routing.Buckets]atomic.Bool
+
+	// peerEpoch is the table epoch the peer held at its last pong.
+	peerEpoch atomic.Uint64
 
 	mu      sync.Mutex
 	addr    string
 	buckets []uint16
-	sig     string        // buckets and terms the current connection serves
-	kick    chan struct{} // reconnect with the new configuration
+	terms   map[uint16]uint64 // the buckets' primary terms
+	epoch   uint64            // of the table the configuration comes from
+	kick    chan struct{}     // reconnect with the new configuration
+	grow    chan struct{}     // buckets were added or removed: adjust in the session
 	cancel  context.CancelFunc
 }
 
 func newLink(r *Replicator, peer string) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1)}
+	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), grow: make(chan struct{}, 1)}
 	l.lastOK.Store(Mono())
 	go l.run(ctx)
 	return l
 }
 
-// configure sets what the link streams; a change of buckets or terms makes
-// it reconnect and catch the peer up again.
-func (l *link) configure(addr string, buckets []uint16, sig string) {
+// configure sets what the link streams. A new address or a new term of a
+// bucket it streams makes it reconnect and catch the peer up again; buckets
+// added or removed are handled within the connection (a migration adds a
+// learner's bucket at every step: reconnecting would hold up the leases of
+// every bucket the link carries).
+func (l *link) configure(addr string, buckets []uint16, terms []uint64, epoch uint64) {
+	m := make(map[uint16]uint64, len(buckets))
+	for i, b := range buckets {
+		m[b] = terms[i]
+	}
 	l.mu.Lock()
-	changed := sig != l.sig || addr != l.addr
-	l.addr, l.buckets, l.sig = addr, buckets, sig
-	l.mu.Unlock()
-	if changed {
-		select {
-		case l.kick <- struct{}{}:
-		default:
+	restart := addr != l.addr
+	grown := len(m) != len(l.terms)
+	for b, t := range m {
+		old, ok := l.terms[b]
+		switch {
+		case !ok:
+			grown = true
+		case old != t:
+			restart = true
 		}
+	}
+	l.addr, l.buckets, l.terms, l.epoch = addr, buckets, m, epoch
+	l.mu.Unlock()
+	ch := l.grow
+	if restart {
+		ch = l.kick
+	} else if !grown {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -73,12 +104,24 @@ func (l *link) config() (addr string, buckets []uint16) {
 	return l.addr, l.buckets
 }
 
+// configuration returns the buckets to stream with their terms, and the
+// epoch of the table they come from.
+func (l *link) configuration() (map[uint16]uint64, uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.terms, l.epoch
+}
+
 // run connects and streams until stopped, backing off after failures.
 func (l *link) run(ctx context.Context) {
 	backoff := 20 * time.Millisecond
 	for ctx.Err() == nil {
 		select {
 		case <-l.kick: // the session below starts from the newest configuration anyway
+		default:
+		}
+		select {
+		case <-l.grow:
 		default:
 		}
 		err := l.session(ctx)
@@ -111,6 +154,8 @@ type pendingFrame struct {
 	lsns []bucketLSN
 	sent int64 // Mono ms, for pings
 	ping bool
+	// caught lists the buckets whose catch-up the frame ends.
+	caught []uint16
 }
 
 type bucketLSN struct {
@@ -133,9 +178,14 @@ type sender struct {
 }
 
 func (s *sender) frame(kind byte, payload []byte, lsns []bucketLSN, ping bool) error {
+	return s.frameEnding(kind, payload, lsns, ping, nil)
+}
+
+// frameEnding sends a frame that ends the catch-up of the buckets caught.
+func (s *sender) frameEnding(kind byte, payload []byte, lsns []bucketLSN, ping bool, caught []uint16) error {
 	s.seq++
 	s.mu.Lock()
-	s.wait = append(s.wait, pendingFrame{seq: s.seq, pos: s.pos, lsns: lsns, sent: Mono(), ping: ping})
+	s.wait = append(s.wait, pendingFrame{seq: s.seq, pos: s.pos, lsns: lsns, sent: Mono(), ping: ping, caught: caught})
 	s.mu.Unlock()
 	binary.BigEndian.PutUint64(payload[:8], s.seq)
 	s.l.r.stats.BytesSent.Add(uint64(len(payload) + 5))
@@ -144,7 +194,14 @@ func (s *sender) frame(kind byte, payload []byte, lsns []bucketLSN, ping bool) e
 
 // session is one connection: handshake, catch-up, stream.
 func (l *link) session(ctx context.Context) error {
-	addr, buckets := l.config()
+	addr, _ := l.config()
+	terms, _ := l.configuration()
+	terms = maps.Clone(terms) // the session's own: adjust changes it
+	buckets := make([]uint16, 0, len(terms))
+	for b := range terms {
+		buckets = append(buckets, b)
+	}
+	slices.Sort(buckets)
 	r := l.r
 	d := net.Dialer{Timeout: r.opts.Lease}
 	if r.opts.SourceAddr != "" {
@@ -206,6 +263,7 @@ func (l *link) session(ctx context.Context) error {
 	s := &sender{l: l, nc: nc, w: w, pos: cursor}
 	for b := range l.acked {
 		l.acked[b].Store(0)
+		l.caught[b].Store(false)
 	}
 	replay, snaps, equal, empty := l.plan(buckets, state)
 	cur := r.cur.Load()
@@ -221,6 +279,11 @@ func (l *link) session(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- l.readAcks(br, s) }()
+	// Ask for the lease first: the peer answers it before it applies the
+	// catch-up, so the buckets this node leads with that peer serve at once.
+	if err := s.ping(); err != nil {
+		return err
+	}
 
 	wake := r.log.subscribe()
 	defer r.log.unsubscribe(wake)
@@ -237,7 +300,7 @@ func (l *link) session(ctx context.Context) error {
 			p = binary.BigEndian.AppendUint16(p, b)
 			lsns[i] = bucketLSN{b, 0}
 		}
-		if err := s.frame(fEmpty, p, lsns, false); err != nil {
+		if err := s.frameEnding(fEmpty, p, lsns, false, bs); err != nil {
 			return err
 		}
 	}
@@ -272,7 +335,14 @@ func (l *link) session(ctx context.Context) error {
 	if err := s.ping(); err != nil {
 		return err
 	}
+	growing := false
 	for {
+		if growing {
+			var err error
+			if growing, err = s.adjust(terms, inSet); err != nil {
+				return err
+			}
+		}
 		if err := s.stream(&cursor, inSet); err != nil {
 			return err
 		}
@@ -286,6 +356,8 @@ func (l *link) session(ctx context.Context) error {
 			return err
 		case <-l.kick:
 			return errKicked
+		case <-l.grow:
+			growing = true
 		case <-ping.C:
 			if err := s.ping(); err != nil {
 				return err
@@ -331,7 +403,7 @@ func (s *sender) synced(b uint16, term uint64) error {
 	p := make([]byte, 18)
 	binary.BigEndian.PutUint16(p[8:], b)
 	binary.BigEndian.PutUint64(p[10:], term)
-	return s.frame(fSynced, p, nil, false)
+	return s.frameEnding(fSynced, p, nil, false, []uint16{b})
 }
 
 // replay sends the records the peer misses from the log, up to cursor, and
@@ -434,7 +506,7 @@ func (s *sender) snapshot(b uint16) error {
 	binary.BigEndian.PutUint16(end[8:], b)
 	binary.BigEndian.PutUint64(end[10:], lsn)
 	binary.BigEndian.PutUint64(end[18:], term)
-	return s.frame(fSnapEnd, end, []bucketLSN{{b, lsn}}, false)
+	return s.frameEnding(fSnapEnd, end, []bucketLSN{{b, lsn}}, false, []uint16{b})
 }
 
 // stream sends the log's new records of the link's buckets. A frame's ack
@@ -534,6 +606,9 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 			}
 			seq := binary.BigEndian.Uint64(payload)
 			granted := kind == fPong && len(payload) > 8 && payload[8] == 1
+			if kind == fPong && len(payload) >= 17 {
+				l.peerEpoch.Store(binary.BigEndian.Uint64(payload[9:]))
+			}
 			l.lastOK.Store(Mono())
 			l.refused.Store(false)
 			s.mu.Lock()
@@ -550,6 +625,9 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 					if r.recompute(cur, x.b) {
 						advanced = true
 					}
+				}
+				for _, b := range f.caught {
+					l.caught[b].Store(true)
 				}
 				if f.pos > l.ackedPos.Load() {
 					l.ackedPos.Store(f.pos)
@@ -577,4 +655,74 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 			return fmt.Errorf("replication: unexpected frame %d from the peer", kind)
 		}
 	}
+}
+
+// adjust brings a session to the link's configuration when buckets were
+// added or removed (terms, the session's buckets, and inSet change with it):
+// a removed bucket stops streaming; an added one is caught up within the
+// session by a snapshot (or an empty reset) and streams from then on. The
+// records the stream sends next that the snapshot already holds are
+// skipped by the peer, which applies a bucket's records in LSN order. It
+// waits (reports true: call again) until the peer holds a table as new as
+// the configuration's, so that it accepts the bucket's frames.
+func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
+	l, r := s.l, s.l.r
+	want, epoch := l.configuration()
+	for b, t := range terms {
+		nt, ok := want[b]
+		switch {
+		case !ok:
+			delete(terms, b)
+			inSet[b] = false
+			l.acked[b].Store(0)
+			l.caught[b].Store(false)
+		case nt != t:
+			return false, errKicked
+		}
+	}
+	var added []uint16
+	for b := range want {
+		if _, ok := terms[b]; !ok {
+			added = append(added, b)
+		}
+	}
+	if len(added) == 0 {
+		return false, nil
+	}
+	if l.peerEpoch.Load() < epoch {
+		return true, nil
+	}
+	slices.Sort(added)
+	cur := r.cur.Load()
+	for _, b := range added {
+		if cur.lead[b] != want[b] {
+			return false, errKicked // the table moved on: start over
+		}
+		l.acked[b].Store(0)
+		l.caught[b].Store(false)
+		bs := &r.b[b]
+		bs.mu.Lock()
+		empty := bs.held && bs.lsn.Load() == 0
+		bs.mu.Unlock()
+		if empty {
+			p := make([]byte, 16, 18)
+			binary.BigEndian.PutUint64(p[8:], want[b])
+			p = binary.BigEndian.AppendUint16(p, b)
+			r.stats.CatchupEmpty.Add(1)
+			if err := s.frameEnding(fEmpty, p, []bucketLSN{{b, 0}}, false, []uint16{b}); err != nil {
+				return false, err
+			}
+		} else {
+			r.stats.CatchupSnapshot.Add(1)
+			if err := s.snapshot(b); err != nil {
+				return false, err
+			}
+		}
+		terms[b] = want[b]
+		inSet[b] = true
+		if err := s.maybePing(); err != nil {
+			return false, err
+		}
+	}
+	return false, s.w.Flush()
 }

@@ -110,7 +110,8 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 		} else {
 			out = append(out, 0)
 		}
-		rv.ackDue = 0 // the pong acknowledges everything before it
+		out = binary.BigEndian.AppendUint64(out, r.epoch.Load()) // for in-session catch-ups
+		rv.ackDue = 0                                            // the pong acknowledges everything before it
 		return writeFrame(rv.w, fPong, out)
 	}
 	if len(p) < 8 {
@@ -287,8 +288,8 @@ func (rv *receiver) checkTerm(b uint16, term uint64, older bool) error {
 		return &rejection{b, "stale term"}
 	case term > t.Terms[b]:
 		return &rejection{b, "table behind the primary's; retry"}
-	case cur.self < 0 || !slices.Contains(t.Replicas[b][1:], cur.self):
-		return &rejection{b, "not a secondary of the bucket"}
+	case cur.self < 0 || !slices.Contains(t.Replicas[b][1:], cur.self) && !slices.Contains(t.Learners[b], cur.self):
+		return &rejection{b, "not a secondary or learner of the bucket"}
 	}
 	return nil
 }

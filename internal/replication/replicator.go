@@ -67,10 +67,12 @@ type Role uint8
 
 // Roles.
 const (
-	RoleNone    Role = iota // not a replica
-	RolePrimary             // primary with the bucket's data: serves it (within its gate)
-	RoleBlocked             // primary without caught-up data: TRYAGAIN
-	RoleReplica             // secondary: READONLY reads once Held
+	RoleNone     Role = iota // not a replica
+	RolePrimary              // primary with the bucket's data: serves it (within its gate)
+	RoleBlocked              // primary without caught-up data: TRYAGAIN
+	RoleReplica              // secondary: READONLY reads once Held
+	RoleHandover             // primary handing the bucket to another node: TRYAGAIN
+	RoleLearner              // migration target catching up: MOVED (it may lead soon)
 )
 
 // Gate is a primary's permission to serve a set of buckets: from the end of

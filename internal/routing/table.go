@@ -25,6 +25,20 @@ type Table struct {
 	// deposed primary (design, section 5). A change of secondaries keeps
 	// the term.
 	Terms [Buckets]uint64
+	// Learners holds each bucket's migration targets: nodes that receive
+	// its snapshot and log from the primary but are not replicas yet (no
+	// reads, no say in commits or leases). Clients never see them.
+	Learners [Buckets][]int
+	// Frozen marks buckets whose primary hands them over: it serves none of
+	// their commands (TRYAGAIN) and reports when every learner and
+	// secondary holds all it wrote, so the next table can lead the bucket
+	// by another node without losing a write (design, section 5).
+	Frozen [Buckets]bool
+	// Handed marks, in the table that changes a bucket's primary, a
+	// handover from a frozen primary that had stopped serving it: the new
+	// primary need not wait out the old one's lease. Every other table
+	// clears it.
+	Handed [Buckets]bool
 }
 
 // Term returns the bucket's primary term.
@@ -73,6 +87,9 @@ type Range struct {
 	First, Last uint16
 	Replicas    []int
 	Term        uint64
+	Learners    []int
+	Frozen      bool
+	Handed      bool
 }
 
 // Ranges returns the table as runs of buckets, in bucket order. Buckets with
@@ -84,11 +101,12 @@ func (t *Table) Ranges() []Range {
 		if len(r) == 0 {
 			continue
 		}
-		if n := len(out); n > 0 && int(out[n-1].Last) == b-1 && slices.Equal(out[n-1].Replicas, r) && out[n-1].Term == t.Terms[b] {
+		if n := len(out); n > 0 && int(out[n-1].Last) == b-1 && slices.Equal(out[n-1].Replicas, r) && out[n-1].Term == t.Terms[b] &&
+			slices.Equal(out[n-1].Learners, t.Learners[b]) && out[n-1].Frozen == t.Frozen[b] && out[n-1].Handed == t.Handed[b] {
 			out[n-1].Last = uint16(b)
 			continue
 		}
-		out = append(out, Range{First: uint16(b), Last: uint16(b), Replicas: r, Term: t.Terms[b]})
+		out = append(out, Range{First: uint16(b), Last: uint16(b), Replicas: r, Term: t.Terms[b], Learners: t.Learners[b], Frozen: t.Frozen[b], Handed: t.Handed[b]})
 	}
 	return out
 }
