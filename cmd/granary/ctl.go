@@ -62,6 +62,8 @@ made for people; --json prints the API's JSON instead, for scripts.`,
 		ctlNodeCmd(e),
 		ctlTableCmd(e),
 		ctlRebuildCmd(e),
+		ctlRebalanceCmd(e),
+		ctlMovesCmd(e),
 		ctlNamespaceCmd(e),
 		ctlConfigServerCmd(e),
 	)

@@ -138,7 +138,7 @@ func printNodes(w io.Writer, nodes []clusterapi.Node, tc tableCounts, now time.T
 func ctlNodeCmd(e *ctlEnv) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "Add or remove a data server",
+		Short: "Add, drain or remove a data server",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -165,10 +165,15 @@ it heartbeats and the table builder runs.`,
 		},
 	}
 	add.Flags().StringVar(&zone, "zone", "", "zone (rack, availability zone) of the data server; copies of a bucket go to different zones")
+	var force bool
 	remove := &cobra.Command{
 		Use:   "remove ID",
-		Short: "Forget a data server; its buckets are rebuilt on the others",
-		Args:  cobra.ExactArgs(1),
+		Short: "Forget a data server (drain it first); its buckets are rebuilt on the others",
+		Long: `Forget a data server. One that is up and still holds bucket copies is refused:
+drain it first (granary ctl node drain ID), wait until granary ctl moves shows
+nothing left, then remove it. --force removes it anyway: its copies are
+rebuilt on the others from the remaining replicas.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var before *clusterapi.Table
 			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
@@ -177,7 +182,7 @@ it heartbeats and the table builder runs.`,
 						return err
 					}
 				}
-				return c.RemoveNode(ctx, args[0])
+				return c.RemoveNode(ctx, args[0], force)
 			}); err != nil {
 				return err
 			}
@@ -193,7 +198,8 @@ it heartbeats and the table builder runs.`,
 			return err
 		},
 	}
-	cmd.AddCommand(add, remove)
+	remove.Flags().BoolVar(&force, "force", false, "remove a node that still holds copies (they are rebuilt from the other replicas)")
+	cmd.AddCommand(add, remove, ctlNodeDrainCmd(e))
 	return cmd
 }
 

@@ -26,6 +26,9 @@ type Ctx struct {
 	Bucket uint16               // bucket of the first key (0 for keyless commands)
 	Now    int64                // Unix ms, taken once per command
 	Mono   int64                // the same instant on replication's monotonic clock (ms)
+	// gateWaited is set while a command, having waited for its bucket's
+	// primary lease, checks again (it waits once).
+	gateWaited bool
 
 	// Scratch is a per-connection buffer handlers may reuse for a reply being
 	// built (e.g. the value GET copies out of the engine).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +111,81 @@ type view struct {
 }
 
 // atomicTable holds the view the node serves with.
-type atomicTable struct{ p atomic.Pointer[view] }
+type atomicTable struct {
+	p atomic.Pointer[view]
+	// changed is closed (and replaced) whenever a new view is published,
+	// for the commands that wait out a bucket's handover.
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+func (a *atomicTable) store(v *view) {
+	a.p.Store(v)
+	a.mu.Lock()
+	if a.changed != nil {
+		close(a.changed)
+		a.changed = nil
+	}
+	a.mu.Unlock()
+}
+
+// next returns a channel closed when the view after the current one is
+// published.
+func (a *atomicTable) next() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.changed == nil {
+		a.changed = make(chan struct{})
+	}
+	return a.changed
+}
+
+// HandoverWait bounds how long a command of a bucket being handed to
+// another node waits for the handover (then MOVED) before it gets TRYAGAIN.
+// Stock cluster clients follow MOVED at once, while they retry TRYAGAIN
+// only a few times within milliseconds: waiting turns a handover into
+// latency instead of errors.
+const HandoverWait = 2 * time.Second
+
+// handingOver reports whether bucket b changes primary soon in view v as
+// far as this node can tell: it is handing b over, or it is b's learner or
+// holds a copy of a frozen b, so that a client sent here by a node with a
+// newer table is right (MOVED back would send it to and fro).
+func handingOver(v *view, b uint16) bool {
+	switch v.role[b] {
+	case replication.RoleHandover, replication.RoleLearner:
+		return true
+	case replication.RoleReplica:
+		return v.t.Frozen[b]
+	}
+	return false
+}
+
+// awaitHandover waits, for a command of bucket b, while b changes primary
+// (handingOver), and returns the view to route with then.
+func (c *Ctx) awaitHandover(v *view, b uint16) *view {
+	if !handingOver(v, b) {
+		return v
+	}
+	timer := time.NewTimer(HandoverWait)
+	defer timer.Stop()
+	for handingOver(v, b) {
+		ch := c.N.table.next()
+		if v = c.N.table.p.Load(); !handingOver(v, b) {
+			break
+		}
+		select {
+		case <-ch:
+			v = c.N.table.p.Load()
+		case <-timer.C:
+			return v
+		}
+	}
+	// Time went by: the lease checks need a fresh clock reading.
+	t := time.Now()
+	c.Now, c.Mono = t.UnixMilli(), replication.MonoOf(t)
+	return v
+}
 
 // Table returns the current routing table.
 func (n *Node) Table() *routing.Table { return n.table.p.Load().t }
@@ -134,14 +209,14 @@ func (n *Node) SetTable(t *routing.Table) {
 			}
 		}
 	}
-	n.table.p.Store(v)
+	n.table.store(v)
 }
 
 // SetServing publishes a new routing table with the roles and gates the
 // replication layer computed for it.
 func (n *Node) SetServing(t *routing.Table, sv *replication.Serving) {
 	v := &view{t: t, self: n.selfIn(t), role: sv.Role, gate: &sv.Gate}
-	n.table.p.Store(v)
+	n.table.store(v)
 }
 
 func (n *Node) selfIn(t *routing.Table) int {
@@ -264,7 +339,7 @@ func Dispatch(c *Ctx) *Spec {
 func (c *Ctx) route(sp *Spec, first, last, step int) bool {
 	b := routing.Bucket(c.Args[first])
 	c.Bucket = b
-	v := c.N.table.p.Load()
+	v := c.awaitHandover(c.N.table.p.Load(), b)
 	for i := first + step; i <= last; i += step {
 		if kb := routing.Bucket(c.Args[i]); kb != b {
 			if !c.N.Config.Standalone || sp.Flags&FlagSameSlot != 0 {
@@ -287,6 +362,11 @@ func (c *Ctx) serves(sp *Spec, v *view, b uint16) bool {
 	case replication.RoleBlocked:
 		c.W.Error("TRYAGAIN bucket " + itoa(int64(b)) + " is not caught up on its new primary")
 		return false
+	case replication.RoleHandover:
+		c.W.Error("TRYAGAIN bucket " + itoa(int64(b)) + " is moving to another node")
+		return false
+	case replication.RoleLearner:
+		return c.moved(v.t, b)
 	case replication.RoleReplica:
 		if c.S.ReadOnly && sp.Flags&FlagWrite == 0 && c.N.Repl != nil && c.N.Repl.Held(b) {
 			return true // READONLY: a caught-up secondary reads its own copy
@@ -301,6 +381,17 @@ func (c *Ctx) serves(sp *Spec, v *view, b uint16) bool {
 		if g := v.gate[b]; g != nil {
 			until := g.Until.Load()
 			if c.Mono < g.From || c.Mono >= until {
+				if !c.gateWaited {
+					// A fence or a lease about to be granted is a matter
+					// of milliseconds: wait, as a client retrying
+					// TRYAGAIN would, but without spending its retries.
+					c.gateWaited = true
+					nv := c.awaitGate(g, b)
+					defer func() { c.gateWaited = false }()
+					if nv != nil {
+						return c.serves(sp, nv, b)
+					}
+				}
 				c.W.Error("TRYAGAIN bucket " + itoa(int64(b)) + " has no primary lease right now")
 				return false
 			}
@@ -349,4 +440,33 @@ func clip(b []byte) []byte {
 
 func wrongArgs(name string) string {
 	return "ERR wrong number of arguments for '" + name + "' command"
+}
+
+// GateWait bounds how long a command waits for its bucket's primary lease
+// (a fence after a change of primary, a lease being renewed).
+const GateWait = time.Second
+
+// awaitGate waits until gate g of bucket b lets this node serve, or the view
+// changes; it returns the view to check again (nil: give up, TRYAGAIN).
+func (c *Ctx) awaitGate(g *replication.Gate, b uint16) *view {
+	deadline := time.Now().Add(GateWait)
+	for {
+		now := time.Now()
+		if now.After(deadline) {
+			return nil
+		}
+		c.Now, c.Mono = now.UnixMilli(), replication.MonoOf(now)
+		v := c.N.table.p.Load()
+		if v.gate == nil || v.gate[b] != g {
+			return v
+		}
+		if c.Mono >= g.From && c.Mono < g.Until.Load() {
+			return v
+		}
+		wait := 5 * time.Millisecond
+		if c.Mono < g.From {
+			wait = time.Duration(g.From-c.Mono) * time.Millisecond
+		}
+		time.Sleep(min(wait, time.Until(deadline)+time.Millisecond))
+	}
 }

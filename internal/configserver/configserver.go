@@ -106,6 +106,9 @@ type Options struct {
 	// JoinTimeout bounds how long a config server being added may take to
 	// show it runs before the addition is undone (default 15s).
 	JoinTimeout time.Duration
+	// MovesPerNode bounds the buckets a node takes part in moving at once,
+	// as primary or as target (default DefaultMovesPerNode).
+	MovesPerNode int
 
 	Logger *slog.Logger // nil = slog.Default()
 }
@@ -156,6 +159,9 @@ type Server struct {
 	cooldown map[[2]string]time.Time
 	// under: bucket → since when the leader has seen it short of copies.
 	under map[uint16]time.Time
+	// moves: node id → its last heartbeat's migration reports.
+	moves     map[string][]clusterapi.MoveReport
+	moveSteps atomic.Uint64
 
 	heartbeats    atomic.Uint64 // handled here as leader
 	forwarded     atomic.Uint64 // forwarded to the leader
@@ -221,6 +227,9 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	}
 	if opts.JoinTimeout <= 0 {
 		opts.JoinTimeout = 15 * time.Second
+	}
+	if opts.MovesPerNode <= 0 {
+		opts.MovesPerNode = DefaultMovesPerNode
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -243,14 +243,14 @@ func TestNodesAndHeartbeats(t *testing.T) {
 	}
 
 	// Removing the only node rebuilds the table without it.
-	if err := cl.RemoveNode(ctx, nodeID(1)); err != nil {
+	if err := cl.RemoveNode(ctx, nodeID(1), true); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := cl.Status(ctx)
 	if st.Epoch != 3 || st.Unassigned != routing.Buckets || st.Nodes["up"] != 0 {
 		t.Fatalf("status after removal: %+v", st)
 	}
-	if err := cl.RemoveNode(ctx, nodeID(1)); !errors.As(err, &se) || se.Code != 404 {
+	if err := cl.RemoveNode(ctx, nodeID(1), true); !errors.As(err, &se) || se.Code != 404 {
 		t.Fatalf("second removal: %v", err)
 	}
 	if _, err := cl.Heartbeat(ctx, req); !errors.Is(err, clusterapi.ErrNotAdded) {
@@ -394,7 +394,7 @@ func TestFirstTableDownUpRebuild(t *testing.T) {
 	}
 	checkPrimariesKept(t, routingOf(t, down), routingOf(t, tb3))
 	// The node is no longer in the table: removing it does not touch it.
-	if err := cl.RemoveNode(ctx, nodeID(2)); err != nil {
+	if err := cl.RemoveNode(ctx, nodeID(2), true); err != nil {
 		t.Fatal(err)
 	}
 	if tb4, _ := cl.Table(ctx); tb4.Epoch != tb3.Epoch {

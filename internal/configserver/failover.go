@@ -215,7 +215,8 @@ func (s *Server) restoreCopies() error {
 	// The routing view's zones are the node records' (clusterapi.ToRouting).
 	zoneOf := func(x int) string { return cur.Nodes[x].Zone }
 
-	nt := &routing.Table{Epoch: cur.Epoch + 1, Nodes: slices.Clone(cur.Nodes), Replicas: cur.Replicas, Terms: cur.Terms}
+	nt := &routing.Table{Epoch: cur.Epoch + 1, Nodes: slices.Clone(cur.Nodes), Replicas: cur.Replicas, Terms: cur.Terms,
+		Learners: cur.Learners, Frozen: cur.Frozen, Handed: cur.Handed}
 	restored, returned := 0, 0
 	zones := map[string]int{}
 	for _, b := range short {
@@ -234,7 +235,7 @@ func (s *Server) restoreCopies() error {
 			var best *cand
 			isFormer := false
 			for _, c := range cands {
-				if c.x >= 0 && slices.Contains(nr, c.x) || cooling[[2]string{primary, c.id}] {
+				if c.x >= 0 && (slices.Contains(nr, c.x) || slices.Contains(cur.Learners[b], c.x)) || cooling[[2]string{primary, c.id}] {
 					continue
 				}
 				f := c.former.has(b)

@@ -35,6 +35,10 @@ const (
 	opSettings    = "settings"    // Settings
 	opCSSet       = "cs_set"      // ConfigServer: record a config server's addresses
 	opCSRemove    = "cs_remove"   // ID: drop a config server's record
+	opNodeDrain   = "node_drain"  // ID: the node gives its buckets away (state draining)
+	// opPlan: Table (nil: none) is the layout the migration scheduler moves
+	// the buckets to, one bucket copy at a time.
+	opPlan = "plan"
 )
 
 // entry is one command in the Raft log.
@@ -91,7 +95,9 @@ type fsm struct {
 	// that have not been given back to it or brought to their full copy
 	// count since: the first places to restore a copy (design, section 5:
 	// a temporary failure may need only a log replay).
-	former  map[string]*bucketSet
+	former map[string]*bucketSet
+	// plan is the layout migration moves the table to (nil: none).
+	plan    *clusterapi.Table
 	applied uint64 // index of the last entry applied
 }
 
@@ -110,6 +116,7 @@ func (f *fsm) reset() {
 	f.settings = clusterapi.Settings{}
 	f.servers = map[string]clusterapi.ConfigServer{}
 	f.former = map[string]*bucketSet{}
+	f.plan = nil
 }
 
 // Apply applies one committed log entry. It returns nil or an *apiError.
@@ -127,7 +134,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	routingChanged, err := f.apply(&e)
 	f.applied = l.Index
 	if err == nil && f.table.Epoch != epoch {
-		f.tableInstalled(f.rt)
+		f.tableInstalled(f.rt, e.Type == opTable)
 	}
 	if routingChanged {
 		f.refreshRouting()
@@ -334,6 +341,30 @@ func (f *fsm) apply(e *entry) (bool, error) {
 	case opCSRemove:
 		delete(f.servers, e.ID)
 		return false, nil
+
+	case opNodeDrain:
+		n, ok := f.nodes[e.ID]
+		if !ok {
+			return false, errf(http.StatusNotFound, "node %s not found", e.ID)
+		}
+		if n.State != clusterapi.NodeUp && n.State != clusterapi.NodeDraining {
+			return false, errf(http.StatusConflict, "node %s is %s: only an up node can be drained", e.ID, n.State)
+		}
+		n.State = clusterapi.NodeDraining
+		f.nodes[e.ID] = n
+		return false, nil
+
+	case opPlan:
+		if e.Table != nil {
+			if _, err := clusterapi.ToRouting(e.Table, nil); err != nil {
+				return false, errf(http.StatusBadRequest, "plan: %v", err)
+			}
+			t := cloneTable(*e.Table)
+			f.plan = &t
+		} else {
+			f.plan = nil
+		}
+		return false, nil
 	}
 	return false, errf(http.StatusBadRequest, "unknown log entry type %q", e.Type)
 }
@@ -351,6 +382,11 @@ func (f *fsm) dropReplica(id string, lead int) bool {
 	}
 	changed := false
 	for i, r := range f.table.Ranges {
+		if slices.Contains(r.Learners, x) && (lead < 0 || len(r.Replicas) > 0 && r.Replicas[0] == lead) {
+			// A migration to it is called off.
+			f.table.Ranges[i].Learners = slices.DeleteFunc(slices.Clone(r.Learners), func(v int) bool { return v == x })
+			changed = true
+		}
 		if len(r.Replicas) < 2 || !slices.Contains(r.Replicas, x) || (lead >= 0 && r.Replicas[0] != lead) {
 			continue
 		}
@@ -375,13 +411,27 @@ func (f *fsm) dropReplica(id string, lead int) bool {
 // built it; and former holders are forgotten for the buckets that hold
 // them again or are back to their full copy count. Called with mu held;
 // deterministic.
-func (f *fsm) tableInstalled(prev *routing.Table) {
+//
+// A bucket keeps Handed only in the table whose entry (a table entry, as the
+// migration scheduler commits) changes its primary from a frozen one.
+func (f *fsm) tableInstalled(prev *routing.Table, handover bool) {
 	nt, err := clusterapi.ToRouting(&f.table, nil)
 	if err != nil { // checked before commit: not reachable
 		f.log.Error("config state: cannot stamp the table's terms", "epoch", f.table.Epoch, "err", err)
 		return
 	}
 	routing.StampTerms(prev, nt)
+	for b := range nt.Frozen {
+		// A handover ends with the change of primary, whoever made it (a
+		// failover may beat the migration to it).
+		changed := prev == nil || nt.Terms[b] != prev.Terms[b]
+		if nt.Frozen[b] && changed {
+			nt.Frozen[b] = false
+		}
+		if nt.Handed[b] && (!changed || !handover || prev == nil || !prev.Frozen[b]) {
+			nt.Handed[b] = false
+		}
+	}
 	copies := f.settings.Copies
 	for _, id := range slices.Sorted(maps.Keys(f.former)) {
 		set := f.former[id]
@@ -539,7 +589,31 @@ func (f *fsm) stateLocked() clusterapi.State {
 		NSVersion:     f.nsVersion,
 		Settings:      f.settings,
 		ConfigServers: sortedValues(f.servers, func(c clusterapi.ConfigServer) string { return c.ID }),
+		Plan:          f.planCopy(),
 	}
+}
+
+// planCopy returns a copy of the migration plan (nil: none). Called with mu held.
+func (f *fsm) planCopy() *clusterapi.Table {
+	if f.plan == nil {
+		return nil
+	}
+	t := cloneTable(*f.plan)
+	return &t
+}
+
+// migrationPlan returns the plan as a routing table (nil: none).
+func (f *fsm) migrationPlan() *routing.Table {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.plan == nil {
+		return nil
+	}
+	t, err := clusterapi.ToRouting(f.plan, nil)
+	if err != nil {
+		return nil
+	}
+	return t
 }
 
 func cloneTable(t clusterapi.Table) clusterapi.Table {
@@ -548,7 +622,8 @@ func cloneTable(t clusterapi.Table) clusterapi.Table {
 		out.Nodes = []string{}
 	}
 	for i, r := range t.Ranges {
-		out.Ranges[i] = clusterapi.Range{First: r.First, Last: r.Last, Replicas: slices.Clone(r.Replicas), Term: r.Term}
+		out.Ranges[i] = clusterapi.Range{First: r.First, Last: r.Last, Replicas: slices.Clone(r.Replicas), Term: r.Term,
+			Learners: slices.Clone(r.Learners), Frozen: r.Frozen, Handed: r.Handed}
 	}
 	return out
 }
@@ -646,6 +721,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.nsVersion = st.NSVersion
 	f.settings = st.Settings
+	if st.Plan != nil {
+		t := cloneTable(*st.Plan)
+		f.plan = &t
+	}
 	for _, cs := range st.ConfigServers {
 		f.servers[cs.ID] = clusterapi.ConfigServer{ID: cs.ID, Raft: cs.Raft, HTTP: cs.HTTP, RESP: cs.RESP}
 	}

@@ -71,6 +71,9 @@ func (s *Server) initHTTP() {
 	mux.HandleFunc("POST /v1/nodes", s.leaderOnly(s.handleNodeAdd))
 	mux.HandleFunc("DELETE /v1/nodes/{id}", s.leaderOnly(s.handleNodeRemove))
 	mux.HandleFunc("POST /v1/rebuild", s.leaderOnly(s.handleRebuild))
+	mux.HandleFunc("POST /v1/rebalance", s.leaderOnly(s.handleRebalance))
+	mux.HandleFunc("GET /v1/moves", s.leaderOnly(s.handleMoves))
+	mux.HandleFunc("POST /v1/nodes/{id}/drain", s.leaderOnly(s.handleNodeDrain))
 	mux.HandleFunc("GET /v1/namespaces", s.handleNamespaces)
 	mux.HandleFunc("POST /v1/namespaces", s.leaderOnly(s.handleNSCreate))
 	mux.HandleFunc("PUT /v1/namespaces/{id}", s.leaderOnly(s.handleNSUpdate))
@@ -256,6 +259,7 @@ func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clus
 	if len(req.Unreachable) > 0 {
 		s.unreachable(req)
 	}
+	s.moveReports(req)
 
 	out := &clusterapi.HeartbeatResponse{Leader: s.httpAddr, Interval: s.opts.HeartbeatInterval}
 	f := s.fsm
@@ -484,6 +488,10 @@ func (s *Server) handleNodeRemove(w http.ResponseWriter, r *http.Request) {
 	}
 	cur, _ := s.fsm.routingView()
 	listed := slices.ContainsFunc(cur.Nodes, func(rn routing.Node) bool { return rn.ID == id })
+	if held := holds(cur, id); held > 0 && (n.State == clusterapi.NodeUp || n.State == clusterapi.NodeDraining) && r.URL.Query().Get("force") == "" {
+		writeError(w, errf(http.StatusConflict, "node %s holds %d bucket copies: drain it first (granary ctl node drain %s, then wait for granary ctl moves), or force the removal and lose those copies (--force)", id, held, id))
+		return
+	}
 	var err error
 	if listed {
 		// Its copies go to the others (the data does not move yet: the

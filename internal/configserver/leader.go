@@ -118,6 +118,9 @@ func (s *Server) leaderTick() {
 	if err := s.restoreCopies(); err != nil {
 		s.log.Warn("config server: restoring copies failed", "err", err)
 	}
+	if err := s.migrate(); err != nil {
+		s.log.Warn("config server: migration step failed", "err", err)
+	}
 	if err := s.stampLegacyTerms(); err != nil {
 		s.log.Warn("config server: stamping primary terms failed", "err", err)
 	}
@@ -155,6 +158,7 @@ func (s *Server) stampLegacyTerms() error {
 func (s *Server) resetLeaderMemory() {
 	s.lmu.Lock()
 	s.under = map[uint16]time.Time{}
+	s.moves = map[string][]clusterapi.MoveReport{}
 	s.live = map[string]*liveness{}
 	s.reported = map[string]time.Time{}
 	s.cooldown = map[[2]string]time.Time{}

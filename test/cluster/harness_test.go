@@ -430,8 +430,18 @@ func (c *cluster) addNode(t *testing.T, id, zone string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.api.AddNode(ctx, clusterapi.NodeAdd{ID: id, Zone: zone}); err != nil {
-		t.Fatalf("add node %s: %v", id, err)
+	for {
+		_, err := c.api.AddNode(ctx, clusterapi.NodeAdd{ID: id, Zone: zone})
+		var se *clusterapi.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusServiceUnavailable && ctx.Err() == nil {
+			// A leader just elected answers once it applied its log.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("add node %s: %v", id, err)
+		}
+		return
 	}
 }
 
@@ -751,7 +761,7 @@ func keysOn(owners [routing.Buckets]string, addr, prefix string, n int) []string
 // combined output.
 func (c *cluster) ctl(args ...string) (string, error) {
 	full := append([]string{"ctl", "--config-servers", strings.Join(c.configHTTP(), ",")}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, granaryBin, full...)
 	var out bytes.Buffer
