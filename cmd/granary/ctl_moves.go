@@ -54,6 +54,22 @@ migration until it is done.`,
 	return cmd
 }
 
+func ctlNodeUndrainCmd(e *ctlEnv) *cobra.Command {
+	var f moveFlags
+	cmd := &cobra.Command{
+		Use:   "undrain ID",
+		Short: "Let a draining data server hold buckets again, and move its share back",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.startPlan(cmd, &f, func(ctx context.Context, c *clusterapi.Client) (*clusterapi.Rebalance, error) {
+				return c.UndrainNode(ctx, args[0])
+			})
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
 func ctlNodeDrainCmd(e *ctlEnv) *cobra.Command {
 	var f moveFlags
 	cmd := &cobra.Command{

@@ -199,7 +199,7 @@ rebuilt on the others from the remaining replicas.`,
 		},
 	}
 	remove.Flags().BoolVar(&force, "force", false, "remove a node that still holds copies (they are rebuilt from the other replicas)")
-	cmd.AddCommand(add, remove, ctlNodeDrainCmd(e))
+	cmd.AddCommand(add, remove, ctlNodeDrainCmd(e), ctlNodeUndrainCmd(e))
 	return cmd
 }
 

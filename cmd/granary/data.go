@@ -17,7 +17,7 @@ import (
 
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
-	var quota, replLog, diskCache sizeFlag
+	var quota, replLog, diskCache, moveRate sizeFlag
 	var procs int
 	var trackingMaxKeys int64
 	var configServers addrList
@@ -68,6 +68,7 @@ One of --standalone and --config-servers is required.`,
 			}
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
+			o.MoveRate = int64(moveRate)
 			o.Disk.Cache = int64(diskCache)
 			if o.TrackingMaxKeys = trackingMaxKeys; trackingMaxKeys == 0 {
 				o.TrackingMaxKeys = -1 // as Redis: 0 is no bound
@@ -95,6 +96,7 @@ One of --standalone and --config-servers is required.`,
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")
 	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
 	f.DurationVar(&o.Lease, "lease", replication.DefaultLease, "primary lease: a primary cut off from a secondary stops serving after this long, and a promoted one starts no earlier (keep it below the config servers' --down-timeout)")
+	f.Var(&moveRate, "move-rate", "bandwidth of the bucket copies this node sends to migration targets, per peer, e.g. 64mb (per second; 0: unlimited)")
 	f.Var(&replLog, "repl-log", "replication log kept in memory for catch-up by replay, e.g. 64mb (0: 64mb); a replica away longer than this covers gets a snapshot")
 	f.StringVar(&o.Engine, "engine", "mem", "engine of namespaces the config servers do not define: mem (in memory) or disk (persistent, in --dir)")
 	f.StringVar(&o.Disk.Sync, "disk-sync", "everysec", "WAL sync policy of disk namespaces: always (fsync before replying: a crash or power failure loses nothing acknowledged) or everysec (fsync every --disk-sync-interval: a crash or power failure loses up to that much)")

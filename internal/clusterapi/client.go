@@ -179,6 +179,13 @@ func (c *Client) DrainNode(ctx context.Context, id string) (*Rebalance, error) {
 	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+id+"/drain", nil, &out)
 }
 
+// UndrainNode lets a draining data server hold buckets again and plans its
+// share back.
+func (c *Client) UndrainNode(ctx context.Context, id string) (*Rebalance, error) {
+	var out Rebalance
+	return &out, c.do(ctx, http.MethodPost, "/v1/nodes/"+id+"/undrain", nil, &out)
+}
+
 // Rebalance plans the layout the table builder wants; the config servers
 // then migrate the buckets to it.
 func (c *Client) Rebalance(ctx context.Context) (*Rebalance, error) {

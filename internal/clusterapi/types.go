@@ -13,6 +13,10 @@
 //	POST   /v1/nodes                  NodeAdd -> Node        (allow a data server to join)
 //	DELETE /v1/nodes/{id}                                   (forget a node; its buckets are rebuilt)
 //	POST   /v1/rebuild                -> Table               (run the table builder now)
+//	POST   /v1/rebalance              -> Rebalance           (plan a layout; buckets migrate to it)
+//	GET    /v1/moves                  -> Moves               (migration progress)
+//	POST   /v1/nodes/{id}/drain       -> Rebalance           (move a node's copies away)
+//	POST   /v1/nodes/{id}/undrain     -> Rebalance           (let it hold copies again)
 //	GET    /v1/namespaces             -> []Namespace
 //	POST   /v1/namespaces             Namespace -> Namespace (create; ID 0..65535 must be free)
 //	PUT    /v1/namespaces/{id}        Namespace -> Namespace (update)

@@ -27,15 +27,16 @@ const (
 	// opUnreachable: ID (a primary, at process Boot) could not replicate to
 	// Peers: they leave the buckets it leads.
 	opUnreachable = "unreachable"
-	opNodeRemove  = "node_remove" // ID, optional Table over PrevEpoch: forget a node
-	opTable       = "table"       // Table over PrevEpoch: a new routing table
-	opNSCreate    = "ns_create"   // Namespace
-	opNSUpdate    = "ns_update"   // Namespace
-	opNSDelete    = "ns_delete"   // NSID
-	opSettings    = "settings"    // Settings
-	opCSSet       = "cs_set"      // ConfigServer: record a config server's addresses
-	opCSRemove    = "cs_remove"   // ID: drop a config server's record
-	opNodeDrain   = "node_drain"  // ID: the node gives its buckets away (state draining)
+	opNodeRemove  = "node_remove"  // ID, optional Table over PrevEpoch: forget a node
+	opTable       = "table"        // Table over PrevEpoch: a new routing table
+	opNSCreate    = "ns_create"    // Namespace
+	opNSUpdate    = "ns_update"    // Namespace
+	opNSDelete    = "ns_delete"    // NSID
+	opSettings    = "settings"     // Settings
+	opCSSet       = "cs_set"       // ConfigServer: record a config server's addresses
+	opCSRemove    = "cs_remove"    // ID: drop a config server's record
+	opNodeDrain   = "node_drain"   // ID: the node gives its buckets away (state draining)
+	opNodeUndrain = "node_undrain" // ID: a draining node may hold buckets again (state up)
 	// opPlan: Table (nil: none) is the layout the migration scheduler moves
 	// the buckets to, one bucket copy at a time.
 	opPlan = "plan"
@@ -351,6 +352,18 @@ func (f *fsm) apply(e *entry) (bool, error) {
 			return false, errf(http.StatusConflict, "node %s is %s: only an up node can be drained", e.ID, n.State)
 		}
 		n.State = clusterapi.NodeDraining
+		f.nodes[e.ID] = n
+		return false, nil
+
+	case opNodeUndrain:
+		n, ok := f.nodes[e.ID]
+		if !ok {
+			return false, errf(http.StatusNotFound, "node %s not found", e.ID)
+		}
+		if n.State != clusterapi.NodeDraining {
+			return false, errf(http.StatusConflict, "node %s is %s, not draining", e.ID, n.State)
+		}
+		n.State = clusterapi.NodeUp
 		f.nodes[e.ID] = n
 		return false, nil
 

@@ -74,6 +74,7 @@ func (s *Server) initHTTP() {
 	mux.HandleFunc("POST /v1/rebalance", s.leaderOnly(s.handleRebalance))
 	mux.HandleFunc("GET /v1/moves", s.leaderOnly(s.handleMoves))
 	mux.HandleFunc("POST /v1/nodes/{id}/drain", s.leaderOnly(s.handleNodeDrain))
+	mux.HandleFunc("POST /v1/nodes/{id}/undrain", s.leaderOnly(s.handleNodeUndrain))
 	mux.HandleFunc("GET /v1/namespaces", s.handleNamespaces)
 	mux.HandleFunc("POST /v1/namespaces", s.leaderOnly(s.handleNSCreate))
 	mux.HandleFunc("PUT /v1/namespaces/{id}", s.leaderOnly(s.handleNSUpdate))

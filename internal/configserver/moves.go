@@ -131,10 +131,19 @@ func (s *Server) migrate() error {
 		}
 	}
 
+	// Buckets short of copies first: they have the most to lose.
+	copies := s.settings().Copies
+	order := make([]uint16, 0, routing.Buckets)
+	for _, short := range []bool{true, false} {
+		for b := range cur.Replicas {
+			if (len(cur.Replicas[b]) < copies) == short {
+				order = append(order, uint16(b))
+			}
+		}
+	}
 	var started, flipped, frozen, handed, dropped int
 	pending := 0
-	for bi := range cur.Replicas {
-		b := uint16(bi)
+	for _, b := range order {
 		have := ids(cur, cur.Replicas[b])
 		want := ids(plan, plan.Replicas[b])
 		learners := ids(cur, cur.Learners[b])
@@ -414,15 +423,25 @@ func (s *Server) handleMoves(w http.ResponseWriter, _ *http.Request) {
 
 // handleNodeDrain marks a node draining and plans moving its copies away.
 func (s *Server) handleNodeDrain(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	s.nodeStateAndPlan(w, r.PathValue("id"), opNodeDrain, "node draining")
+}
+
+// handleNodeUndrain lets a draining node hold buckets again, and plans its
+// share back.
+func (s *Server) handleNodeUndrain(w http.ResponseWriter, r *http.Request) {
+	s.nodeStateAndPlan(w, r.PathValue("id"), opNodeUndrain, "node no longer draining")
+}
+
+// nodeStateAndPlan commits a node's state change (op), then a rebalance.
+func (s *Server) nodeStateAndPlan(w http.ResponseWriter, id, op, what string) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.apply(&entry{Type: opNodeDrain, ID: id}); err != nil {
+	if err := s.apply(&entry{Type: op, ID: id}); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("node draining", "node", id)
-	out, err := s.rebalance("node drained")
+	s.log.Info(what, "node", id)
+	out, err := s.rebalance(what)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -71,6 +71,7 @@ type Options struct {
 	ClusterSecret string        // secret replication links present; "" = RequirePass
 	Lease         time.Duration // primary lease; 0 = replication.DefaultLease
 	ReplLog       int64         // bytes of the replication log kept for catch-up; 0 = default
+	MoveRate      int64         // bytes/s of migration snapshots sent per peer; 0 = unlimited
 	// SourceAddr is the local IP outgoing connections (replication links,
 	// heartbeats) leave from; "" = chosen by the system.
 	SourceAddr string
@@ -189,7 +190,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 			secret = opts.RequirePass
 		}
 		repl = replication.New(replication.Options{
-			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog,
+			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog, MoveRate: opts.MoveRate,
 			SourceAddr: opts.SourceAddr, Logger: opts.Logger, Watcher: trk,
 		})
 	}

@@ -165,16 +165,20 @@ type bucketLSN struct {
 
 // conn is one connection's sending state.
 type sender struct {
-	l    *link
-	nc   net.Conn
-	w    *bufio.Writer
-	seq  uint64
-	pos  uint64  // log position streamed up to
-	out  []byte  // frame being built (writeFrame copies it out)
-	idx  []int32 // per bucket: 1 + its index in the frame's LSN list, 0: none
-	mu   sync.Mutex
-	wait []pendingFrame
-	buf  []byte
+	// moveFrom and moveSent pace the snapshots of buckets added in the
+	// session (Options.MoveRate): bytes sent since moveFrom (Mono ms).
+	moveFrom, moveSent, moveLast int64
+	sent                         int64 // bytes of frames written
+	l                            *link
+	nc                           net.Conn
+	w                            *bufio.Writer
+	seq                          uint64
+	pos                          uint64  // log position streamed up to
+	out                          []byte  // frame being built (writeFrame copies it out)
+	idx                          []int32 // per bucket: 1 + its index in the frame's LSN list, 0: none
+	mu                           sync.Mutex
+	wait                         []pendingFrame
+	buf                          []byte
 }
 
 func (s *sender) frame(kind byte, payload []byte, lsns []bucketLSN, ping bool) error {
@@ -189,6 +193,7 @@ func (s *sender) frameEnding(kind byte, payload []byte, lsns []bucketLSN, ping b
 	s.mu.Unlock()
 	binary.BigEndian.PutUint64(payload[:8], s.seq)
 	s.l.r.stats.BytesSent.Add(uint64(len(payload) + 5))
+	s.sent += int64(len(payload) + 5)
 	return writeFrame(s.w, kind, payload)
 }
 
@@ -692,14 +697,20 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 	if l.peerEpoch.Load() < epoch {
 		return true, nil
 	}
+	rate := r.opts.MoveRate
 	slices.Sort(added)
 	cur := r.cur.Load()
 	for _, b := range added {
+		if rate > 0 && s.movePaced(rate) {
+			// Over the budget: let the stream run, go on at a later turn.
+			return true, s.w.Flush()
+		}
 		if cur.lead[b] != want[b] {
 			return false, errKicked // the table moved on: start over
 		}
 		l.acked[b].Store(0)
 		l.caught[b].Store(false)
+		before := s.sent
 		bs := &r.b[b]
 		bs.mu.Lock()
 		empty := bs.held && bs.lsn.Load() == 0
@@ -718,6 +729,7 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 				return false, err
 			}
 		}
+		s.moveSent += s.sent - before
 		terms[b] = want[b]
 		inSet[b] = true
 		if err := s.maybePing(); err != nil {
@@ -725,4 +737,16 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 		}
 	}
 	return false, s.w.Flush()
+}
+
+// movePaced reports whether the in-session snapshots sent lately exceed
+// rate bytes per second. The budget starts afresh after a second without
+// any, so an idle link builds up no burst.
+func (s *sender) movePaced(rate int64) bool {
+	now := Mono()
+	if s.moveFrom == 0 || now-s.moveLast > 1000 {
+		s.moveFrom, s.moveSent = now, 0
+	}
+	s.moveLast = now
+	return s.moveSent > rate*max(now-s.moveFrom, 1)/1000
 }

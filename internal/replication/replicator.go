@@ -32,11 +32,15 @@ const (
 
 // Options configure a Replicator.
 type Options struct {
-	Self       string        // this node's id
-	Secret     string        // cluster secret peers must present ("" = none)
-	Lease      time.Duration // 0 = DefaultLease
-	LogBytes   int64         // 0 = DefaultLogBytes
-	SourceAddr string        // local IP for outgoing links ("" = any)
+	Self     string        // this node's id
+	Secret   string        // cluster secret peers must present ("" = none)
+	Lease    time.Duration // 0 = DefaultLease
+	LogBytes int64         // 0 = DefaultLogBytes
+	// MoveRate bounds the bytes per second of the snapshots a link sends
+	// for buckets added to it while it runs (migration), so that a move
+	// does not crowd out the writes it streams (0: unlimited).
+	MoveRate   int64
+	SourceAddr string // local IP for outgoing links ("" = any)
 	// SettleTimeout: 0 = DefaultSettleTimeout.
 	SettleTimeout time.Duration
 	// OrphanKeep is how long a node keeps the data of a bucket it was taken

@@ -241,9 +241,14 @@ func (c *cluster) configRESP() []string {
 }
 
 // ctl runs `granary ctl` against the config servers; it returns the output.
-func (c *cluster) ctl(args ...string) (string, error) {
+func (c *cluster) ctl(args ...string) (string, error) { return c.ctlWithin(15*time.Second, args...) }
+
+// ctlLong is ctl for commands that wait (a migration): up to 5 minutes.
+func (c *cluster) ctlLong(args ...string) (string, error) { return c.ctlWithin(5*time.Minute, args...) }
+
+func (c *cluster) ctlWithin(limit time.Duration, args ...string) (string, error) {
 	full := append([]string{"ctl", "--config-servers", strings.Join(c.configHTTP(), ","), "--timeout", "5s"}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, granaryBin, full...)
 	var out, errOut bytes.Buffer

@@ -16,6 +16,8 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"github.com/redis/go-redis/v9"
+
+	"granary/internal/clusterapi"
 )
 
 // TestFaults runs one cluster through every fault kind of FAULT_KINDS, each a
@@ -235,15 +237,7 @@ func inject(t *testing.T, c *cluster, k knobs, kind string, ds *dataServer, cut 
 		ev.end = now()
 	case "kill":
 		ev.target, ev.detail = ds.name, c.primaryOf(ds)
-		ev.start = now()
-		if err := ds.kill(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(k.down)
-		ev.end = now()
-		if err := ds.start(30 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+		killRestart(t, ds.proc, k.down, &ev)
 	case "stop":
 		ev.target, ev.detail = ds.name, c.primaryOf(ds)
 		ev.start = now()
@@ -283,15 +277,7 @@ func inject(t *testing.T, c *cluster, k knobs, kind string, ds *dataServer, cut 
 			t.Fatal(err)
 		}
 		ev.target = cs.id + " (leader)"
-		ev.start = now()
-		if err := cs.kill(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(k.down)
-		ev.end = now()
-		if err := cs.start(30 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+		killRestart(t, cs.proc, k.down, &ev)
 	case "restart":
 		ev.target, ev.detail = ds.name, c.primaryOf(ds)
 		ev.start = now()
@@ -302,10 +288,68 @@ func inject(t *testing.T, c *cluster, k knobs, kind string, ds *dataServer, cut 
 		if err := ds.start(30 * time.Second); err != nil {
 			t.Fatal(err)
 		}
+	case "move-kill", "move-config-kill":
+		// A migration under way: the victim drains (its copies move to
+		// the others); mid-move a target data server or the config
+		// leader is SIGKILLed and restarted. Then it takes its share back.
+		id, err := c.nodeID(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := c.ctl("node", "drain", id); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		time.Sleep(time.Second)
+		if kind == "move-kill" {
+			target := c.data[(slices.Index(c.data, ds)+1)%len(c.data)]
+			ev.target, ev.detail = target.name, "a migration target, while "+ds.name+" drains"
+			killRestart(t, target.proc, k.down, &ev)
+		} else {
+			cs, err := c.waitLeader(30 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev.target, ev.detail = cs.id+" (leader)", "while "+ds.name+" drains"
+			killRestart(t, cs.proc, k.down, &ev)
+		}
+		for _, step := range [][]string{{"moves", "--wait", "-q", "--max-wait", "3m"}, {"node", "undrain", id, "--wait", "-q", "--max-wait", "3m"}} {
+			if out, err := c.ctlLong(step...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		}
 	default:
 		t.Fatalf("unknown fault kind %q", kind)
 	}
 	return ev, note
+}
+
+// killRestart SIGKILLs p, waits down and starts it again, marking the
+// fault's start and end in ev.
+func killRestart(t *testing.T, p *proc, down time.Duration, ev *faultEvent) {
+	t.Helper()
+	ev.start = now()
+	if err := p.kill(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(down)
+	ev.end = now()
+	if err := p.start(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeID returns the id of data server ds, by its address.
+func (c *cluster) nodeID(ds *dataServer) (string, error) {
+	var nodes []clusterapi.Node
+	if err := c.ctlJSON(&nodes, "nodes"); err != nil {
+		return "", err
+	}
+	for _, n := range nodes {
+		if n.Addr == ds.addr {
+			return n.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no node at %s", ds.addr)
 }
 
 // victim picks the data server for a fault: the primary of the most

@@ -37,7 +37,7 @@ type knobs struct {
 }
 
 // faultKinds are the known fault kinds, in the default order.
-var faultKinds = []string{"none", "kill", "stop", "partition", "config-kill", "restart"}
+var faultKinds = []string{"none", "kill", "stop", "partition", "config-kill", "restart", "move-kill", "move-config-kill"}
 
 func loadKnobs(t *testing.T) knobs {
 	t.Helper()
