@@ -417,6 +417,8 @@ func (c *cluster) applyQuotas() {
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		def, ok := defs.byID[ns.ID]
 		ns.Async.Store(ok && def.Ack == clusterapi.AckAsync)
+		l := c.d.flowOf(ns.ID)
+		ns.SetLimits(l.Ops, l.Bytes)
 	})
 	for id, ns := range defs.byID {
 		c.d.reg.Get(id).Async.Store(ns.Ack == clusterapi.AckAsync)
