@@ -1,10 +1,12 @@
 package command_test
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"testing"
 
+	"granary/internal/command"
 	"granary/internal/dataserver"
 )
 
@@ -121,4 +123,31 @@ func infoField(line, k string) int {
 		}
 	}
 	return -1
+}
+
+// BenchmarkFlowGet measures GET in a namespace without flow limits (the
+// check is one atomic load) and in one with limits too high to refuse (the
+// limiter's compare-and-swap on every command).
+func BenchmarkFlowGet(b *testing.B) {
+	for _, bc := range []struct {
+		name       string
+		ops, bytes int64
+	}{{"no limit", 0, 0}, {"ops limit", 1 << 40, 0}, {"ops and bytes limits", 1 << 40, 1 << 50}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := strNode(b, io.Discard)
+			c.NS.SetLimits(bc.ops, bc.bytes)
+			c.Args = strArgv("SET", "key:000001", strings.Repeat("v", 100))
+			command.Dispatch(c)
+			get := strArgv("GET", "key:000001")
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Args = get
+				c.Now = 0 // a clock read per command, as a batch of one
+				command.Dispatch(c)
+				if c.W.Buffered() > 32<<10 {
+					c.W.Flush()
+				}
+			}
+		})
+	}
 }
