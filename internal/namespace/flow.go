@@ -119,6 +119,8 @@ func (f *Flow) Max() (ops, bytes int64) {
 
 // Admit checks a request of reqBytes at now (ns) against both limits and
 // charges it. It returns "" when the request may run, else the error reply.
+// A request the ops limit admits and the bytes limit refuses keeps its
+// operation charged: one op of a limit that is not the one running out.
 func (f *Flow) Admit(now, reqBytes int64) string {
 	if f.Ops != nil && !f.Ops.Allow(now, 1) {
 		return f.OpsErr
