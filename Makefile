@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -87,6 +87,9 @@ bench-disk-restart: deps build ## restart of a data server holding N keys on dis
 
 bench-hotkey: deps build ## client-side caching: one key read by 50 goroutines through rueidis, cache on / off, Redis as reference
 	bench/hotkey.sh
+
+bench-flow: deps build ## flow control: a namespace limited to N ops/s under 5N offered by backing-off clients; served/N, requests per served one
+	bench/flow.sh
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./internal/...); do \

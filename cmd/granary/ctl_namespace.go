@@ -21,6 +21,8 @@ type nsFlags struct {
 	quota  sizeFlag
 	ack    string
 	maxOps int64
+	// maxBytes is sized as a quota is (e.g. 10mb), read as per second.
+	maxBytes sizeFlag
 }
 
 func (f *nsFlags) add(fs *pflag.FlagSet, create bool) {
@@ -32,7 +34,8 @@ func (f *nsFlags) add(fs *pflag.FlagSet, create bool) {
 	fs.StringVar(&f.engine, "engine", engine, "storage engine: mem (in memory, with eviction) or disk (persistent, on pebble; the data servers need --dir)")
 	fs.Var(&f.quota, "quota", "memory quota across the cluster, e.g. 512mb or 1gb (0: unlimited)")
 	fs.StringVar(&f.ack, "ack", ack, "when writes are acknowledged: sync (after every replica applied them: none is lost while a copy survives) or async (after the primary applied them: faster, a failover may lose the last ones)")
-	fs.Int64Var(&f.maxOps, "max-ops", 0, "flow limit per data server, operations per second (0: none)")
+	fs.Int64Var(&f.maxOps, "max-ops", 0, "flow limit per data server, operations per second: commands that read or write data; over it they are refused with THROTTLED (0: none)")
+	fs.Var(&f.maxBytes, "max-bytes", "flow limit per data server, bytes per second of those commands' arguments and replies, e.g. 10mb (0: none)")
 }
 
 // apply copies the flags given on the command line into ns.
@@ -54,6 +57,12 @@ func (f *nsFlags) apply(fs *pflag.FlagSet, ns *clusterapi.Namespace) error {
 			return fmt.Errorf("--max-ops: must be 0 or more, got %d", f.maxOps)
 		}
 		ns.MaxOps = f.maxOps
+	}
+	if fs.Changed("max-bytes") {
+		if f.maxBytes < 0 {
+			return fmt.Errorf("--max-bytes: must be 0 or more, got %d", f.maxBytes)
+		}
+		ns.MaxBytes = int64(f.maxBytes)
 	}
 	switch ns.Ack {
 	case clusterapi.AckAsync, clusterapi.AckSync, "":
@@ -77,8 +86,12 @@ func ctlNamespaceCmd(e *ctlEnv) *cobra.Command {
 		Aliases: []string{"ns"},
 		Short:   "Create, change, list and delete namespaces (Tair areas)",
 		Long: `Namespaces (Tair's areas, ids 0 to 65535) are defined cluster-wide, each with
-its engine, memory quota, acknowledgement mode and flow limit. Clients choose
-one per connection with SELECT <id>.`,
+its engine, memory quota, acknowledgement mode and flow limits. Clients choose
+one per connection with SELECT <id>.
+
+Flow limits (--max-ops, --max-bytes) hold on each data server: a command over
+them gets a THROTTLED error and is not run. Changing them with 'update' reaches
+the data servers with their next heartbeat.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -116,18 +129,20 @@ one per connection with SELECT <id>.`,
 
 	var uf nsFlags
 	update := &cobra.Command{
-		Use:     "update ID [flags]",
-		Short:   "Change a namespace; only the flags given change",
-		Example: "  granary ctl namespace update 1 --quota 2gb --ack async",
-		Args:    cobra.ExactArgs(1),
+		Use:   "update ID [flags]",
+		Short: "Change a namespace; only the flags given change",
+		Example: `  granary ctl namespace update 1 --quota 2gb --ack async
+  granary ctl namespace update 2 --max-ops 20000 --max-bytes 50mb
+  granary ctl namespace update 2 --max-ops 0    # lift the limit`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseNamespaceID(args[0])
 			if err != nil {
 				return err
 			}
 			fs := cmd.Flags()
-			if !fs.Changed("name") && !fs.Changed("engine") && !fs.Changed("quota") && !fs.Changed("ack") && !fs.Changed("max-ops") {
-				return fmt.Errorf("nothing to change: give at least one of --name, --engine, --quota, --ack, --max-ops")
+			if !fs.Changed("name") && !fs.Changed("engine") && !fs.Changed("quota") && !fs.Changed("ack") && !fs.Changed("max-ops") && !fs.Changed("max-bytes") {
+				return fmt.Errorf("nothing to change: give at least one of --name, --engine, --quota, --ack, --max-ops, --max-bytes")
 			}
 			var got *clusterapi.Namespace
 			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) error {
@@ -208,7 +223,7 @@ func (e *ctlEnv) printNamespaces(w io.Writer, apiReply any, rows []clusterapi.Na
 	}
 	slices.SortFunc(rows, func(a, b clusterapi.Namespace) int { return cmp.Compare(a.ID, b.ID) })
 	tw := newTab(w)
-	fmt.Fprintln(tw, "ID\tNAME\tENGINE\tQUOTA\tACK\tMAX OPS")
+	fmt.Fprintln(tw, "ID\tNAME\tENGINE\tQUOTA\tACK\tMAX OPS\tMAX BYTES")
 	for _, n := range rows {
 		quota := "unlimited"
 		if n.Quota > 0 {
@@ -218,7 +233,11 @@ func (e *ctlEnv) printNamespaces(w io.Writer, apiReply any, rows []clusterapi.Na
 		if n.MaxOps > 0 {
 			maxOps = strconv.FormatInt(n.MaxOps, 10) + "/s"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.Name), orDash(n.Engine), quota, orDash(n.Ack), maxOps)
+		maxBytes := "none"
+		if n.MaxBytes > 0 {
+			maxBytes = humanBytes(n.MaxBytes) + "/s"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, orDash(n.Name), orDash(n.Engine), quota, orDash(n.Ack), maxOps, maxBytes)
 	}
 	return tw.Flush()
 }

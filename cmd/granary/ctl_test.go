@@ -237,10 +237,15 @@ func TestCtl(t *testing.T) {
 
 		// Only the flags given change.
 		out = mustCtl(t, api, "namespace", "update", "7", "--quota", "2gb")
-		wantContains(t, "namespace update", out, "sessions", "2.0 GiB", "sync", "5000/s")
+		wantContains(t, "namespace update", out, "sessions", "2.0 GiB", "sync", "5000/s", "MAX BYTES")
+		out = mustCtl(t, api, "namespace", "update", "7", "--max-bytes", "10mb")
+		wantContains(t, "namespace update --max-bytes", out, "5000/s", "10.0 MiB/s")
 		ctlJSON(t, api, &ns, "namespace", "update", "7", "--ack", "async", "--max-ops", "0")
-		if ns.Name != "sessions" || ns.Quota != 2<<30 || ns.Ack != clusterapi.AckAsync || ns.MaxOps != 0 {
+		if ns.Name != "sessions" || ns.Quota != 2<<30 || ns.Ack != clusterapi.AckAsync || ns.MaxOps != 0 || ns.MaxBytes != 10<<20 {
 			t.Errorf("update JSON = %+v", ns)
+		}
+		if _, err := ctl(t, api, "namespace", "update", "7", "--max-bytes", "lots"); err == nil {
+			t.Error("--max-bytes lots: no error")
 		}
 		if _, err := ctl(t, api, "namespace", "update", "7"); err == nil {
 			t.Error("update with no flags: no error")

@@ -21,6 +21,7 @@ func dataCmd() *cobra.Command {
 	var procs int
 	var trackingMaxKeys int64
 	var configServers addrList
+	var flow flowFlag
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Run a data server",
@@ -49,7 +50,8 @@ One of --standalone and --config-servers is required.`,
 
   # without config servers
   granary data --standalone --listen 127.0.0.1:5191 --http 127.0.0.1:8191
-  granary data --standalone --requirepass s3cret --maxmemory 4gb`,
+  granary data --standalone --requirepass s3cret --maxmemory 4gb
+  granary data --standalone --flow-limit 0:ops=50000 --flow-limit 2:ops=1000,bytes=5mb`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd)
@@ -76,6 +78,7 @@ One of --standalone and --config-servers is required.`,
 			if o.ClusterSecret == "" {
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
+			o.FlowLimits = flow
 			o.Logger = log
 			return runDataServer(cmd, o)
 		},
@@ -103,6 +106,7 @@ One of --standalone and --config-servers is required.`,
 	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "fsync period of --disk-sync everysec")
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
 	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
+	f.Var(&flow, "flow-limit", "flow limits of a namespace on this server, ID:ops=N[,bytes=SIZE] per second (repeat for more namespaces); commands over them get THROTTLED. With config servers, only for namespaces they do not define (use 'granary ctl namespace update' for those)")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

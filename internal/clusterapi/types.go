@@ -101,6 +101,9 @@ type Namespace struct {
 	Ack   string `json:"ack"`
 	// MaxOps is a per-data-server flow limit in operations per second (0: none).
 	MaxOps int64 `json:"max_ops"`
+	// MaxBytes is a per-data-server flow limit in bytes per second, request
+	// arguments plus replies (0: none).
+	MaxBytes int64 `json:"max_bytes"`
 }
 
 // Settings are cluster-wide settings.

@@ -103,3 +103,34 @@ func TestExStringHotPathAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowControlAllocs checks that flow control allocates nothing: not when
+// a limited namespace admits a command, nor when it refuses one.
+func TestFlowControlAllocs(t *testing.T) {
+	c := strNode(t, io.Discard)
+	set := strArgv("SET", "key:000001", strings.Repeat("v", 100))
+	get := strArgv("GET", "key:000001")
+	for _, tc := range []struct {
+		name       string
+		ops, bytes int64
+		args       [][]byte
+	}{
+		{"admitted set", 1 << 40, 1 << 50, set},
+		{"admitted get", 1 << 40, 1 << 50, get},
+		{"refused get", 1, 1, get},
+	} {
+		c.NS.SetLimits(tc.ops, tc.bytes)
+		run := func() {
+			c.Args = tc.args
+			command.Dispatch(c)
+			c.W.Flush()
+		}
+		run()
+		if n := testing.AllocsPerRun(1000, run); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", tc.name, n)
+		}
+	}
+	if c.NS.Limits().Ops.Allow(c.Mono*1e6, 1) {
+		t.Error("the refusing limit admits: the refused case measured nothing")
+	}
+}

@@ -359,13 +359,15 @@ func infoKeyspace(b *strings.Builder, _ *Ctx, st *infoState) {
 }
 
 // infoNamespaces is Granary's own section: each namespace's operations,
-// outcomes and memory.
+// outcomes, memory and flow control (limits per second, 0: none, and the
+// requests refused by them).
 func infoNamespaces(b *strings.Builder, _ *Ctx, st *infoState) {
 	for i, ns := range st.ns {
 		es := st.eng[i]
-		fmt.Fprintf(b, "ns%d:reads=%d,writes=%d,others=%d,hits=%d,misses=%d,evictions=%d,expirations=%d,items=%d,expires=%d,bytes=%d,quota=%d\r\n",
+		maxOps, maxBytes := ns.Limits().Max()
+		fmt.Fprintf(b, "ns%d:reads=%d,writes=%d,others=%d,hits=%d,misses=%d,evictions=%d,expirations=%d,items=%d,expires=%d,bytes=%d,quota=%d,throttled=%d,max_ops=%d,max_bytes=%d\r\n",
 			ns.ID, ns.Stats.Reads.Load(), ns.Stats.Writes.Load(), ns.Stats.Others.Load(),
 			ns.Stats.Hits.Load(), ns.Stats.Misses.Load(), es.Evictions, es.Expirations,
-			es.Items, es.ItemsExpire, es.Bytes, es.Quota)
+			es.Items, es.ItemsExpire, es.Bytes, es.Quota, ns.Stats.Throttled.Load(), maxOps, maxBytes)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"granary/internal/namespace"
 	"granary/internal/replication"
 	"granary/internal/routing"
 )
@@ -295,6 +296,16 @@ func Dispatch(c *Ctx) *Spec {
 	} else {
 		c.Bucket = 0
 	}
+	// Flow control: one atomic load when the namespace has no limit. Inside
+	// MULTI a command is checked when it is queued, and a refusal aborts
+	// the transaction as any queuing error does.
+	var flow *namespace.Flow
+	if flowLimited(sp) {
+		if flow = c.NS.Limits(); flow != nil && c.throttled(flow) {
+			s.flagMulti()
+			return sp
+		}
+	}
 	if s.multi != nil && sp.Flags&FlagTx == 0 {
 		c.queue(sp, keyed)
 		return sp
@@ -315,10 +326,11 @@ func Dispatch(c *Ctx) *Spec {
 	}
 	write := keyed && sp.Flags&FlagWrite != 0
 	var mark int64
-	if write {
+	if write || flow != nil {
 		mark = c.W.Mark()
 	}
 	sp.Handler(c)
+	c.chargeReply(flow, mark)
 	if write && c.N.Tracking.Watching() {
 		c.trackWrite(sp, mark)
 	}

@@ -111,6 +111,7 @@ func TestNamespaces(t *testing.T) {
 		{clusterapi.Namespace{ID: 8, Name: "d", Ack: "maybe"}, 400, "ack"},
 		{clusterapi.Namespace{ID: 8, Name: "d", Quota: -1}, 400, "quota"},
 		{clusterapi.Namespace{ID: 8, Name: "d", MaxOps: -1}, 400, "max_ops"},
+		{clusterapi.Namespace{ID: 8, Name: "d", MaxBytes: -1}, 400, "max_bytes"},
 	}
 	for _, b := range bad {
 		_, err := cl.CreateNamespace(ctx, b.ns)

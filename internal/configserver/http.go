@@ -557,6 +557,9 @@ func validateNamespace(ns *clusterapi.Namespace) error {
 	if ns.MaxOps < 0 {
 		return errf(http.StatusBadRequest, "namespace %q: max_ops %d is negative (0 means no limit)", ns.Name, ns.MaxOps)
 	}
+	if ns.MaxBytes < 0 {
+		return errf(http.StatusBadRequest, "namespace %q: max_bytes %d is negative (0 means no limit)", ns.Name, ns.MaxBytes)
+	}
 	return nil
 }
 
@@ -638,7 +641,7 @@ func (s *Server) nsWrite(w http.ResponseWriter, e *entry, id uint16, code int) {
 		}
 	}
 	s.log.Info("namespace "+strings.TrimPrefix(e.Type, "ns_")+"d", "namespace", id, "name", out.Name, "engine", out.Engine,
-		"quota", out.Quota, "ack", out.Ack, "max_ops", out.MaxOps)
+		"quota", out.Quota, "ack", out.Ack, "max_ops", out.MaxOps, "max_bytes", out.MaxBytes)
 	writeJSON(w, code, out)
 }
 

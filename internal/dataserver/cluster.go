@@ -406,8 +406,9 @@ func (c *cluster) applyNamespaces(list []clusterapi.Namespace, version uint64) {
 }
 
 // applyQuotas publishes the definitions with the current table's number of
-// bucket holders, creates the defined namespaces and sets every engine's
-// quota that changed. Namespaces no longer defined return to the default.
+// bucket holders, creates the defined namespaces, sets every engine's quota
+// that changed and every namespace's ack mode and flow limits. Namespaces no
+// longer defined return to the defaults.
 func (c *cluster) applyQuotas() {
 	t := c.d.node.Table()
 	defs := &nsDefs{byID: c.nsByID, holders: holders(t)}
@@ -420,14 +421,21 @@ func (c *cluster) applyQuotas() {
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		def, ok := defs.byID[ns.ID]
 		ns.Async.Store(ok && def.Ack == clusterapi.AckAsync)
+		l := c.d.flowOf(ns.ID)
+		ns.SetLimits(l.Ops, l.Bytes)
 	})
 	for id, ns := range defs.byID {
-		c.d.reg.Get(id).Async.Store(ns.Ack == clusterapi.AckAsync)
+		// Again for the defined ones: a namespace a client created while
+		// the definitions changed may have missed both the loop above and
+		// the new definitions.
+		n := c.d.reg.Get(id)
+		n.Async.Store(ns.Ack == clusterapi.AckAsync)
+		n.SetLimits(ns.MaxOps, ns.MaxBytes)
 		q := defs.quota(ns)
 		if old, ok := c.applied[id]; ok && old == q {
 			continue
 		}
-		c.d.reg.Get(id).Engine.SetQuota(q)
+		n.Engine.SetQuota(q)
 		c.applied[id] = q
 	}
 	for id := range c.applied {

@@ -87,6 +87,10 @@ type Options struct {
 	// waiting before it is closed (0 = tracking.DefaultOutboxLimit).
 	TrackingMaxKeys int64
 	PushLimit       int
+
+	// FlowLimits are the flow limits of namespaces the config servers do not
+	// define (all of them on a standalone server), by namespace id.
+	FlowLimits map[uint16]FlowLimit
 }
 
 // DataServer is a running data server.
@@ -102,6 +106,7 @@ type DataServer struct {
 	// Namespace definitions from the config servers, with each one's quota
 	// share on this node; read by the registry's factory.
 	defs         atomic.Pointer[nsDefs]
+	flowLimits   map[uint16]FlowLimit // Options.FlowLimits; read-only
 	defaultQuota int64
 	// defaultEngine is Options.Engine; disk is the store of the disk
 	// namespaces (nil without a data directory).
@@ -166,7 +171,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if opts.Engine == "" {
 		opts.Engine = EngineMem
 	}
-	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, defaultEngine: opts.Engine, done: make(chan struct{})}
+	d := &DataServer{ln: ln, log: opts.Logger, lock: lock, defaultQuota: opts.Quota, defaultEngine: opts.Engine, flowLimits: opts.FlowLimits, done: make(chan struct{})}
 	switch {
 	case opts.Engine != EngineMem && opts.Engine != EngineDisk:
 		ln.Close()
@@ -200,6 +205,10 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 			return repl.Wrap(e, id)
 		}
 		return e
+	})
+	reg.OnCreate(func(ns *namespace.Namespace) {
+		l := d.flowOf(ns.ID)
+		ns.SetLimits(l.Ops, l.Bytes)
 	})
 	if d.disk != nil {
 		// The disk namespaces with data exist from the start: INFO lists

@@ -16,6 +16,7 @@ type collector struct {
 
 	ops, hits, misses, evictions, expirations  *prometheus.Desc
 	items, bytes, quota                        *prometheus.Desc
+	throttled, maxOps, maxBytes                *prometheus.Desc
 	clients, connections, rejected             *prometheus.Desc
 	netIn, netOut                              *prometheus.Desc
 	trkClients, trkKeys, trkItems, trkPrefixes *prometheus.Desc
@@ -37,6 +38,9 @@ func newCollector(node *command.Node) *collector {
 		items:       d("namespace_items", "Items stored.", ns...),
 		bytes:       d("namespace_bytes", "Memory the namespace's engine accounts against its quota.", ns...),
 		quota:       d("namespace_quota_bytes", "The namespace's memory quota (0: unlimited).", ns...),
+		throttled:   d("namespace_throttled_total", "Commands refused with THROTTLED: over the namespace's flow limits.", ns...),
+		maxOps:      d("namespace_max_ops", "The namespace's flow limit on this server, operations per second (0: none).", ns...),
+		maxBytes:    d("namespace_max_bytes", "The namespace's flow limit on this server, bytes per second (0: none).", ns...),
 		clients:     d("connected_clients", "Client connections open."),
 		connections: d("connections_total", "Client connections accepted."),
 		rejected:    d("rejected_connections_total", "Client connections refused (max clients)."),
@@ -54,7 +58,7 @@ func newCollector(node *command.Node) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations,
-		c.items, c.bytes, c.quota, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
+		c.items, c.bytes, c.quota, c.throttled, c.maxOps, c.maxBytes, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
 		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted} {
 		ch <- d
 	}
@@ -80,6 +84,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.items, float64(st.Items), id)
 		gauge(c.bytes, float64(st.Bytes), id)
 		gauge(c.quota, float64(st.Quota), id)
+		maxOps, maxBytes := n.Limits().Max()
+		counter(c.throttled, float64(n.Stats.Throttled.Load()), id)
+		gauge(c.maxOps, float64(maxOps), id)
+		gauge(c.maxBytes, float64(maxBytes), id)
 	})
 	if c.node.Host != nil {
 		cs := c.node.Host.ConnStats()

@@ -21,11 +21,13 @@ type Stats struct {
 	Others atomic.Uint64
 	Hits   atomic.Uint64
 	Misses atomic.Uint64
+	// Throttled counts requests refused by the flow limits.
+	Throttled atomic.Uint64
 }
 
 // Counts is a connection's unflushed share of a namespace's Stats.
 type Counts struct {
-	Reads, Writes, Others, Hits, Misses uint64
+	Reads, Writes, Others, Hits, Misses, Throttled uint64
 }
 
 // Add moves c into s and clears c.
@@ -45,6 +47,9 @@ func (s *Stats) Add(c *Counts) {
 	if c.Misses != 0 {
 		s.Misses.Add(c.Misses)
 	}
+	if c.Throttled != 0 {
+		s.Throttled.Add(c.Throttled)
+	}
 	*c = Counts{}
 }
 
@@ -57,6 +62,7 @@ type Namespace struct {
 	// local apply (ack mode async). The default, sync, acknowledges them
 	// once every replica has them.
 	Async atomic.Bool
+	flow  atomic.Pointer[Flow] // flow limits (flow.go); nil: none
 }
 
 // Factory creates the engine of a new namespace.
@@ -66,6 +72,7 @@ type Factory func(id uint16) engine.Engine
 type Registry struct {
 	mu      sync.Mutex
 	factory Factory
+	init    func(*Namespace) // set up a new namespace before it is published
 	byID    [Max + 1]atomic.Pointer[Namespace]
 	list    atomicList // the existing namespaces, in id order: copied on creation
 }
@@ -84,6 +91,14 @@ func (a *atomicList) Store(l []*Namespace) { a.p.Store(&l) }
 // NewRegistry returns a registry that creates namespaces on first use with f.
 func NewRegistry(f Factory) *Registry { return &Registry{factory: f} }
 
+// OnCreate sets fn to run on every namespace created from now on, before
+// any other goroutine sees it (e.g. to give it its flow limits).
+func (r *Registry) OnCreate(fn func(*Namespace)) {
+	r.mu.Lock()
+	r.init = fn
+	r.mu.Unlock()
+}
+
 // Get returns namespace id, creating it on first use.
 func (r *Registry) Get(id uint16) *Namespace {
 	if ns := r.byID[id].Load(); ns != nil {
@@ -95,6 +110,9 @@ func (r *Registry) Get(id uint16) *Namespace {
 		return ns
 	}
 	ns := &Namespace{ID: id, Engine: r.factory(id)}
+	if r.init != nil {
+		r.init(ns)
+	}
 	r.byID[id].Store(ns)
 	list := append([]*Namespace(nil), r.list.Load()...)
 	i := len(list)
