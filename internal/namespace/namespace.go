@@ -21,6 +21,11 @@ type Stats struct {
 	Others atomic.Uint64
 	Hits   atomic.Uint64
 	Misses atomic.Uint64
+	// Batches counts batches of commands served (pipelined commands read
+	// together, up to their replies' flush), BatchNanos their time. The
+	// connection adds them once per batch, not per command.
+	Batches    atomic.Uint64
+	BatchNanos atomic.Uint64
 }
 
 // Counts is a connection's unflushed share of a namespace's Stats.
