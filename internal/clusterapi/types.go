@@ -189,7 +189,9 @@ type NamespaceStats struct {
 type Stats struct {
 	Leader   string        `json:"leader"`   // the config server that sampled
 	Interval time.Duration `json:"interval"` // between samples
-	Nodes    []NodeLoad    `json:"nodes"`
+	// Heartbeat is the interval the data servers are asked to heartbeat at.
+	Heartbeat time.Duration `json:"heartbeat"`
+	Nodes     []NodeLoad    `json:"nodes"`
 	// Samples are oldest first; a new leader starts with none.
 	Samples []Sample `json:"samples"`
 }
@@ -203,6 +205,9 @@ type NodeLoad struct {
 	Clients   int64         `json:"clients"`
 	Uptime    time.Duration `json:"uptime"`
 	LastSeen  time.Time     `json:"last_seen"`
+	// Silence is how long ago the leader heard from it (by the leader's
+	// clock, so that a viewer's clock does not matter).
+	Silence time.Duration `json:"silence"`
 }
 
 // Sample is the cluster's per-namespace figures at one instant.

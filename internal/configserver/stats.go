@@ -200,11 +200,13 @@ func (s *Server) reports() map[string]nodeReport {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
-	out := clusterapi.Stats{Leader: s.opts.ID, Interval: statsInterval, Nodes: []clusterapi.NodeLoad{}, Samples: s.history.samples()}
+	out := clusterapi.Stats{Leader: s.opts.ID, Interval: statsInterval, Heartbeat: s.opts.HeartbeatInterval,
+		Nodes: []clusterapi.NodeLoad{}, Samples: s.history.samples()}
+	now := time.Now()
 	for id, r := range s.reports() {
 		out.Nodes = append(out.Nodes, clusterapi.NodeLoad{
 			ID: id, OpsPerSec: s.history.opsPerSec(id), Items: r.stats.Items, Bytes: r.stats.Bytes,
-			Clients: r.stats.Clients, Uptime: r.uptime, LastSeen: r.seen,
+			Clients: r.stats.Clients, Uptime: r.uptime, LastSeen: r.seen, Silence: now.Sub(r.seen),
 		})
 	}
 	slices.SortFunc(out.Nodes, func(a, b clusterapi.NodeLoad) int { return strings.Compare(a.ID, b.ID) })

@@ -123,10 +123,11 @@ func TestStatsAndUI(t *testing.T) {
 		return n > 0 && len(st.Samples[n-1].Namespaces) == 1 && st.Samples[n-1].Namespaces[0].OpsPerSec > 0
 	})
 	last := st.Samples[len(st.Samples)-1].Namespaces[0]
-	if last.HitRate != 1 || last.Bytes != 300 || st.Leader != "cs1" || st.Interval != time.Second {
+	if last.HitRate != 1 || last.Bytes != 300 || st.Leader != "cs1" || st.Interval != time.Second || st.Heartbeat != 250*time.Millisecond {
 		t.Fatalf("stats %+v, last sample %+v", st, last)
 	}
-	if len(st.Nodes) != 1 || st.Nodes[0].ID != nodeID(1) || st.Nodes[0].Clients != 2 || st.Nodes[0].OpsPerSec <= 0 {
+	if len(st.Nodes) != 1 || st.Nodes[0].ID != nodeID(1) || st.Nodes[0].Clients != 2 || st.Nodes[0].OpsPerSec <= 0 ||
+		st.Nodes[0].Silence < 0 || st.Nodes[0].Silence > 5*time.Second {
 		t.Fatalf("node loads %+v", st.Nodes)
 	}
 

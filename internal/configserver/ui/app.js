@@ -47,9 +47,11 @@ function bytes(v) {
   return v.toFixed(i === 0 ? 0 : 1) + " " + units[i];
 }
 
-function ago(iso) {
-  if (!iso) return "–";
-  const s = (Date.now() - Date.parse(iso)) / 1000;
+// silence renders how long ago the leader heard from a node (nanoseconds,
+// measured by the leader's clock).
+function silence(ns) {
+  if (ns === undefined) return "–";
+  const s = ns / 1e9;
   return s < 1 ? "now" : s.toFixed(s < 10 ? 1 : 0) + " s ago";
 }
 
@@ -117,10 +119,13 @@ function renderNodes(state, stats, info, colours) {
   const load = new Map((stats ? stats.nodes : []).map((n) => [n.id, n]));
   const rows = [...state.nodes].sort((a, b) => a.id.localeCompare(b.id)).map((n) => {
     const l = load.get(n.id) || {};
+    // An up node the leader has not heard from for 4 heartbeats (1 s by
+    // default) is "late": it will be marked down if the silence lasts.
+    const late = n.state === "up" && stats && l.silence > 4 * stats.heartbeat;
     return el("tr", { "data-node": n.id, "data-state": n.state },
       el("td", {}, swatch(colours.get(n.id))),
       el("td", { class: "mono", title: n.id }, n.id.slice(0, 10)),
-      el("td", {}, badge(n.state)),
+      el("td", {}, badge(n.state), late ? " " : "", late ? badge("late") : ""),
       el("td", {}, n.zone || "–"),
       el("td", { class: "mono" }, n.addr || "–"),
       el("td", { class: "num" }, n.state === "up" ? num(l.ops_per_sec, 0) : "–"),
@@ -129,7 +134,7 @@ function renderNodes(state, stats, info, colours) {
       el("td", { class: "num" }, n.state === "up" ? num(l.clients) : "–"),
       el("td", { class: "num" }, num(info.primaries.get(n.id) || 0)),
       el("td", { class: "num" }, num(info.held.get(n.id) || 0)),
-      el("td", {}, ago(l.last_seen || n.last_seen)));
+      el("td", {}, silence(l.silence)));
   });
   $("#nodes tbody").replaceChildren(...rows);
 }
