@@ -36,7 +36,9 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the dashboard test needs Debian's chromium on PATH (apt-get install chromium; .ci/run installs it): %v", err)
 	}
-	c := startCluster(t, clusterOpts{configs: 3, data: 3})
+	// Auto-add: the data servers join by heartbeating, with no API write
+	// racing the new leader's first moments.
+	c := startCluster(t, clusterOpts{configs: 3, data: 3, autoAdd: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := c.api.CreateNamespace(ctx, clusterapi.Namespace{ID: 1, Name: "sessions", Ack: clusterapi.AckAsync}); err != nil {
@@ -105,6 +107,8 @@ func TestDashboard(t *testing.T) {
 		  return td.length > 6 && parseFloat(td[6].textContent.replace(/,/g, "")) > 0; })
 		 && document.querySelectorAll("#chart-ops path, #chart-latency path").length >= 4`)
 	waitPage(t, bctx, 5*time.Second, "no error shown", `document.querySelector("#error").hidden`)
+	waitPage(t, bctx, 5*time.Second, "the bucket map's legend naming each primary owner",
+		`document.querySelectorAll("#bucket-legend div").length === 3 && /5,46[12] primaries/.test(document.querySelector("#bucket-legend").textContent)`)
 
 	shot := os.Getenv(dashboardShot)
 	if shot != "" {
