@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -22,7 +22,7 @@ image: build ## the container image $(IMAGE): FROM scratch, the static binary al
 	mkdir -p bin/image-data
 	$(DOCKER) build -f deploy/Dockerfile -t $(IMAGE) .
 
-test: deps vet unit k8s-check e2e compose-test fault ## everything CI runs
+test: deps vet unit k8s-check e2e dashboard-test compose-test fault ## everything CI runs
 
 unit:
 	$(GO) test -race -count=1 $(RACE_PKGS)
@@ -38,7 +38,17 @@ e2e: cluster-test ## multi-process and differential tests (need redis-server)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
 
 cluster-test: ## config servers and data servers as processes: clients, failover, node changes
-	$(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
+	$(GO) test -count=1 -tags e2e -timeout 20m -skip '^TestDashboard$$' ./test/cluster/
+
+dashboard-test: chromium ## the web dashboard in headless Chromium on a real cluster: nodes shown, a killed one shown down
+	$(GO) test -count=1 -tags e2e -timeout 5m -run '^TestDashboard$$' ./test/cluster/ -v
+
+dashboard-shot: chromium ## dashboard-test with 30 s more load, writing docs/dashboard.png from the run
+	GRANARY_DASHBOARD_SCREENSHOT=$(CURDIR)/docs/dashboard.png $(GO) test -count=1 -tags e2e -timeout 5m -run '^TestDashboard$$' ./test/cluster/ -v
+
+chromium: ## Debian's chromium, for the dashboard test
+	@command -v chromium >/dev/null || \
+	  { echo "installing chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 compose-test: ## deploy/docker-compose.yml: image built, cluster up, client load, a data server killed (needs Docker)
 	COMPOSE="$(COMPOSE)" DOCKER="$(DOCKER)" $(GO) test -count=1 -tags compose -timeout 15m ./test/compose/ -v

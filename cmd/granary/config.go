@@ -86,7 +86,7 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 	f.StringVar(&o.ID, "id", "", "this config server's id in the Raft group, e.g. cs1 (required)")
 	f.StringVar(&o.Dir, "dir", "", "directory of the Raft log and snapshots (default ./granary-config-<id>)")
 	f.StringVar(&o.Raft, "raft", "127.0.0.1:5199", "Raft address, reachable by the other config servers")
-	f.StringVar(&o.HTTP, "http", "127.0.0.1:8198", "HTTP address: the API (data servers, granary ctl) and /metrics")
+	f.StringVar(&o.HTTP, "http", "127.0.0.1:8198", "HTTP address: the API (data servers, granary ctl), the web dashboard (/ui/) and /metrics")
 	f.StringVar(&o.RESP, "listen", "127.0.0.1:5198", "RESP address: CLUSTER SLOTS/SHARDS/NODES for cluster clients")
 	f.StringVar(&peers, "peers", "", "initial voters, id=raft-address,... the same on every initial member (empty: bootstrap alone)")
 	f.BoolVar(&join, "join", false, "bootstrap nothing: wait to be added to a running group ('granary ctl config-server add')")

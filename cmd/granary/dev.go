@@ -53,7 +53,7 @@ func devCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run a whole local cluster in one process, for trying Granary out",
 		Long: `Run a whole Granary cluster on loopback in one process: one config server
-(RESP 5198, API and metrics on HTTP 8198, Raft 5199) and three data servers
+(RESP 5198, API, dashboard and metrics on HTTP 8198, Raft 5199) and three data servers
 (RESP 7001-7003, metrics on HTTP 8001-8003), with a table placing two copies of
 every bucket (only the primary holds data until replication exists).
 It waits until every bucket has its primary, then prints how to connect:
@@ -82,7 +82,7 @@ Ctrl-C stops everything.`,
 	f.StringVar(&o.Dir, "dir", "", "data directory (default: a temporary directory, removed on exit unless --keep)")
 	f.BoolVar(&o.Keep, "keep", false, "keep the data directory on exit (always kept with --dir)")
 	f.IntVar(&o.Port, "port", 5198, "config server RESP port: what clients connect to first")
-	f.IntVar(&o.HTTPPort, "http-port", 8198, "config server HTTP port: the API for 'granary ctl', /metrics")
+	f.IntVar(&o.HTTPPort, "http-port", 8198, "config server HTTP port: the API for 'granary ctl', the web dashboard (/ui/), /metrics")
 	f.IntVar(&o.RaftPort, "raft-port", 5199, "config server Raft port")
 	f.IntVar(&o.DataPort, "data-port", 7001, "first data server's RESP port; the others take the next ones")
 	f.IntVar(&o.DataHTTPPort, "data-http-port", 8001, "first data server's HTTP (metrics) port; the others take the next ones")
@@ -251,6 +251,7 @@ func (c *devCluster) greet(o devOptions) {
 	} else {
 		fmt.Fprintf(w, "  status:    granary ctl --config-servers %s status\n", api)
 	}
+	fmt.Fprintf(w, "  dashboard: http://%s/ui/\n", api)
 	fmt.Fprintf(w, "  API:       http://%s/v1/status\n", api)
 	fmt.Fprintf(w, "  metrics:   http://%s/metrics (config server)\n", api)
 	for i, ds := range c.Data {

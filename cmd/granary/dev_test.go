@@ -73,7 +73,7 @@ func TestDevSmoke(t *testing.T) {
 	}
 	greeting := out.String()
 	wantContains(t, "greeting", greeting, fmt.Sprintf("redis-cli -c -p %d", o.Port), "granary ctl --config-servers",
-		c.Config.HTTPAddr()+"/metrics", "3 data servers")
+		c.Config.HTTPAddr()+"/metrics", c.Config.HTTPAddr()+"/ui/", "3 data servers")
 
 	// Retries: on a loaded machine (CI runs packages side by side under
 	// the race detector) a fresh cluster may fail a node over, and its

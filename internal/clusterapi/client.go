@@ -139,6 +139,12 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
 }
 
+// Stats returns the leader's load figures and per-namespace history.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	var out Stats
+	return &out, c.do(ctx, http.MethodGet, "/v1/stats", nil, &out)
+}
+
 // State returns the whole replicated state.
 func (c *Client) State(ctx context.Context) (*State, error) {
 	var out State

@@ -24,6 +24,8 @@
 //	GET    /v1/config-servers         -> []ConfigServer
 //	POST   /v1/config-servers         ConfigServer -> []ConfigServer (add a Raft voter)
 //	DELETE /v1/config-servers/{id}    -> []ConfigServer      (remove a Raft member)
+//	GET    /v1/stats                  -> Stats (the leader's; followers forward)
+//	GET    /ui/                       the web dashboard (static files polling the reads above)
 package clusterapi
 
 import "time"
@@ -187,6 +189,71 @@ type NodeStats struct {
 	Bytes   int64  `json:"bytes"`
 	Ops     uint64 `json:"ops"`
 	Clients int64  `json:"clients"`
+	// Namespaces holds each namespace's counters on this node.
+	Namespaces []NamespaceStats `json:"namespaces,omitempty"`
+}
+
+// NamespaceStats are one namespace's figures on one data server. The
+// counters only grow while the process runs; rates come from differences.
+type NamespaceStats struct {
+	ID     uint16 `json:"id"`
+	Reads  uint64 `json:"reads"`
+	Writes uint64 `json:"writes"`
+	Others uint64 `json:"others"`
+	Hits   uint64 `json:"hits"`
+	Misses uint64 `json:"misses"`
+	Items  int64  `json:"items"`
+	Bytes  int64  `json:"bytes"`
+	// Batches counts batches of commands served (one read of pipelined
+	// commands up to their replies' flush) and BatchNanos their time, so
+	// that a difference of both gives the mean server-side latency.
+	Batches    uint64 `json:"batches"`
+	BatchNanos uint64 `json:"batch_nanos"`
+}
+
+// Stats is the leader's view of the cluster's load: per-node figures from
+// the last heartbeats and a history of per-namespace samples.
+type Stats struct {
+	Leader   string        `json:"leader"`   // the config server that sampled
+	Interval time.Duration `json:"interval"` // between samples
+	// Heartbeat is the interval the data servers are asked to heartbeat at.
+	Heartbeat time.Duration `json:"heartbeat"`
+	Nodes     []NodeLoad    `json:"nodes"`
+	// Samples are oldest first; a new leader starts with none.
+	Samples []Sample `json:"samples"`
+}
+
+// NodeLoad is a data server's load as its heartbeats report it.
+type NodeLoad struct {
+	ID        string        `json:"id"`
+	OpsPerSec float64       `json:"ops_per_sec"`
+	Items     int64         `json:"items"`
+	Bytes     int64         `json:"bytes"`
+	Clients   int64         `json:"clients"`
+	Uptime    time.Duration `json:"uptime"`
+	LastSeen  time.Time     `json:"last_seen"`
+	// Silence is how long ago the leader heard from it (by the leader's
+	// clock, so that a viewer's clock does not matter).
+	Silence time.Duration `json:"silence"`
+}
+
+// Sample is the cluster's per-namespace figures at one instant.
+type Sample struct {
+	Time       time.Time         `json:"time"`
+	Namespaces []NamespaceSample `json:"namespaces"`
+}
+
+// NamespaceSample sums a namespace over the data servers heard from.
+type NamespaceSample struct {
+	ID        uint16  `json:"id"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	// HitRate is hits / (hits + misses) over the interval; -1 with no reads.
+	HitRate float64 `json:"hit_rate"`
+	Items   int64   `json:"items"`
+	Bytes   int64   `json:"bytes"`
+	// LatencyMicros is the mean server-side time of a batch of commands
+	// over the interval; -1 with none served.
+	LatencyMicros float64 `json:"latency_us"`
 }
 
 // HeartbeatResponse carries what changed since the request's versions.

@@ -151,6 +151,7 @@ type Server struct {
 
 	lmu         sync.Mutex
 	live        map[string]*liveness // leader only: node id → liveness
+	history     *history             // leader only: load samples for the dashboard
 	leaderSince time.Time
 	// reported: node id → when a peer last reported it unreachable.
 	reported map[string]time.Time
@@ -241,7 +242,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 
 	// srv, not the named result s: "return nil, err" clears s before the
 	// deferred clean-up below runs, and the closers need the server.
-	srv := &Server{opts: opts, raw: raw, log: log, kick: make(chan struct{}, 1)}
+	srv := &Server{opts: opts, raw: raw, log: log, kick: make(chan struct{}, 1), history: newHistory()}
 	srv.resetLeaderMemory()
 	s = srv
 	var closers []func()
@@ -365,9 +366,10 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return ok
 	})
 	s.raft.RegisterObserver(s.obs)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.observe(runCtx, obsCh)
 	go s.run(runCtx)
+	go s.sampleStats(runCtx)
 	go func() {
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("config server: http stopped", "addr", s.httpAddr, "err", err)

@@ -82,6 +82,8 @@ func (s *Server) initHTTP() {
 	mux.HandleFunc("GET /v1/config-servers", s.handleConfigServers)
 	mux.HandleFunc("POST /v1/config-servers", s.leaderOnly(s.handleCSAdd))
 	mux.HandleFunc("DELETE /v1/config-servers/{id}", s.leaderOnly(s.handleCSRemove))
+	mux.HandleFunc("GET /v1/stats", s.leaderOnly(s.handleStats))
+	s.handleUI(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if s.raft.State() == raft.Shutdown {

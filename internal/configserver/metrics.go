@@ -37,7 +37,7 @@ func newCollector(s *Server) *collector {
 		namespaces:    d("namespaces", "Namespaces defined."),
 		nsVersion:     d("namespace_version", "Namespace version (bumped on every namespace change)."),
 		heartbeats:    d("heartbeats_total", "Data server heartbeats handled by this server as leader."),
-		forwarded:     d("forwarded_total", "Requests (writes and heartbeats) this server forwarded to the leader."),
+		forwarded:     d("forwarded_total", "Requests (writes, heartbeats, load figures) this server forwarded to the leader."),
 	}
 }
 

@@ -285,9 +285,15 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 	}
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		st := ns.Engine.Stats()
+		nst := clusterapi.NamespaceStats{
+			ID: ns.ID, Reads: ns.Stats.Reads.Load(), Writes: ns.Stats.Writes.Load(), Others: ns.Stats.Others.Load(),
+			Hits: ns.Stats.Hits.Load(), Misses: ns.Stats.Misses.Load(), Items: st.Items, Bytes: st.Bytes,
+			Batches: ns.Stats.Batches.Load(), BatchNanos: ns.Stats.BatchNanos.Load(),
+		}
+		req.Stats.Namespaces = append(req.Stats.Namespaces, nst)
 		req.Stats.Items += st.Items
 		req.Stats.Bytes += st.Bytes
-		req.Stats.Ops += ns.Stats.Reads.Load() + ns.Stats.Writes.Load() + ns.Stats.Others.Load()
+		req.Stats.Ops += nst.Reads + nst.Writes + nst.Others
 	})
 	if n.Host != nil {
 		req.Stats.Clients = n.Host.ConnStats().Connected

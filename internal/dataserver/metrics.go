@@ -15,6 +15,7 @@ type collector struct {
 	node *command.Node
 
 	ops, hits, misses, evictions, expirations  *prometheus.Desc
+	batches, batchSeconds                      *prometheus.Desc
 	items, bytes, quota                        *prometheus.Desc
 	throttled, maxOps, maxBytes                *prometheus.Desc
 	clients, connections, rejected             *prometheus.Desc
@@ -35,6 +36,9 @@ func newCollector(node *command.Node) *collector {
 		misses:      d("namespace_misses_total", "Reads that did not find their key.", ns...),
 		evictions:   d("namespace_evictions_total", "Items evicted to stay within the namespace's quota.", ns...),
 		expirations: d("namespace_expirations_total", "Items removed because they expired.", ns...),
+		batches:     d("namespace_batches_total", "Batches of commands served (pipelined commands read together, up to their replies' flush).", ns...),
+		batchSeconds: d("namespace_batch_seconds_total", "Time spent serving those batches, replication waits included: "+
+			"rate(batch_seconds_total) / rate(batches_total) is the mean server-side latency.", ns...),
 		items:       d("namespace_items", "Items stored.", ns...),
 		bytes:       d("namespace_bytes", "Memory the namespace's engine accounts against its quota.", ns...),
 		quota:       d("namespace_quota_bytes", "The namespace's memory quota (0: unlimited).", ns...),
@@ -57,7 +61,7 @@ func newCollector(node *command.Node) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations,
+	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations, c.batches, c.batchSeconds,
 		c.items, c.bytes, c.quota, c.throttled, c.maxOps, c.maxBytes, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
 		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted} {
 		ch <- d
@@ -80,6 +84,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.hits, float64(n.Stats.Hits.Load()), id)
 		counter(c.misses, float64(n.Stats.Misses.Load()), id)
 		counter(c.evictions, float64(st.Evictions), id)
+		counter(c.batches, float64(n.Stats.Batches.Load()), id)
+		counter(c.batchSeconds, float64(n.Stats.BatchNanos.Load())/1e9, id)
 		counter(c.expirations, float64(st.Expirations), id)
 		gauge(c.items, float64(st.Items), id)
 		gauge(c.bytes, float64(st.Bytes), id)

@@ -23,6 +23,11 @@ type Stats struct {
 	Misses atomic.Uint64
 	// Throttled counts requests refused by the flow limits.
 	Throttled atomic.Uint64
+	// Batches counts batches of commands served (pipelined commands read
+	// together, up to their replies' flush), BatchNanos their time. The
+	// connection adds them once per batch, not per command.
+	Batches    atomic.Uint64
+	BatchNanos atomic.Uint64
 }
 
 // Counts is a connection's unflushed share of a namespace's Stats.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"granary/internal/command"
+	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/tracking"
 )
@@ -73,6 +74,7 @@ func (c *conn) serve() {
 	ctx := command.Ctx{W: w, S: c.sess, N: node, NS: node.Namespaces.Get(c.sess.NSID)}
 	defer func() { ctx.NS.Stats.Add(&c.sess.Counts) }()
 	batchStart := true
+	var batchAt time.Time
 	// endBatch sends the batch's replies: once their writes (and what their
 	// reads saw) are committed on replicated buckets, and while this node
 	// still held the leases it served them under.
@@ -87,6 +89,8 @@ func (c *conn) serve() {
 				return false
 			}
 		}
+		ctx.NS.Stats.Batches.Add(1)
+		ctx.NS.Stats.BatchNanos.Add(uint64(time.Since(batchAt)))
 		return w.Flush() == nil
 	}
 	var pushes []byte
@@ -120,7 +124,10 @@ func (c *conn) serve() {
 		}
 		ctx.Args = args
 		if batchStart {
-			ctx.Now = 0 // Dispatch reads the clock once for the batch
+			// One clock read per batch, for Dispatch (which reads it
+			// itself when Now is 0) and for the batch's latency.
+			batchAt = time.Now()
+			ctx.Now, ctx.Mono = batchAt.UnixMilli(), replication.MonoOf(batchAt)
 			batchStart = false
 		}
 		command.Dispatch(&ctx)

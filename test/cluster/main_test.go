@@ -20,6 +20,8 @@
 //	nodes_test.go     a data server restarted with its directory; an unknown node refused
 //	                  until `granary ctl node add`
 //	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
+//	dashboard_test.go the web dashboard in headless chromium: nodes shown, a killed one
+//	                  shown down (make dashboard-test; cluster-test skips it)
 package cluster
 
 import (
