@@ -193,7 +193,20 @@ handover (the primary holds the bucket until its new primary has everything).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.wait {
-				return e.followPlan(cmd, &clusterapi.Rebalance{Planned: true}, &f)
+				var bar io.Writer = os.Stderr
+				if f.quiet || e.json {
+					bar = nil
+				}
+				start := time.Now()
+				m, err := e.waitMoves(cmd, bar, f.maxWait)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return printJSON(cmd.OutOrStdout(), m)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "no migration in progress (waited %v): epoch %d\n", time.Since(start).Round(100*time.Millisecond), m.Epoch)
+				return err
 			}
 			var m *clusterapi.Moves
 			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
