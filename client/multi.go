@@ -34,6 +34,7 @@ func (ns *Namespace) runMulti(ctx context.Context, op string, keys []string, sen
 			err := errs[j]
 			switch cl := classify(ctx, err); cl {
 			case classFinal:
+				out[i] = nil
 				if err != nil {
 					out[i] = &Error{Op: op, Key: keys[i], Kind: replyKind(err), Cause: err}
 				}
