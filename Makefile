@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/granary
 FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
-RACE_PKGS := ./internal/... ./cmd/...
+RACE_PKGS := ./internal/... ./cmd/... ./client/...
 # Containers (deploy/): the image's tag, docker, and docker-compose v1 (Debian's
 # package) or the compose plugin ("docker compose"), whichever is there.
 IMAGE     ?= granary:dev
