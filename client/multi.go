@@ -53,10 +53,10 @@ func (ns *Namespace) runMulti(ctx context.Context, op string, keys []string, sen
 		}
 		serr := error(nil)
 		if n < b.MaxAttempts && !ns.c.isClosed() {
-			ns.c.stats.retries.Add(int64(len(again)))
 			d := b.delay(n)
 			ns.c.log.DebugContext(ctx, "granary client: retrying", "op", op, "keys", len(again), "attempt", n, "wait", d, "err", last)
 			if serr = sleep(ctx, d); serr == nil {
+				ns.c.stats.retries.Add(int64(len(again)))
 				idx = again
 				continue
 			}

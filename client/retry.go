@@ -123,12 +123,12 @@ func (ns *Namespace) run(ctx context.Context, op, key string, s safety, attempt 
 			}
 			return &Error{Op: op, Key: key, Kind: kind, Cause: err}
 		}
-		c.stats.retries.Add(1)
 		d := b.delay(n)
 		c.log.DebugContext(ctx, "granary client: retrying", "op", op, "key", key, "attempt", n, "wait", d, "err", err)
 		if serr := sleep(ctx, d); serr != nil {
 			return &Error{Op: op, Key: key, Kind: replyKind(err), Cause: errors.Join(serr, err)}
 		}
+		c.stats.retries.Add(1)
 	}
 }
 
