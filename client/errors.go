@@ -62,6 +62,7 @@ type Error struct {
 	Cause error  // the server's reply or the network error, or nil
 }
 
+// Error renders the operation, the key, the kind and the cause.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("granary: ")
