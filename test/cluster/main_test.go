@@ -20,6 +20,10 @@
 //	nodes_test.go     a data server restarted with its directory; an unknown node refused
 //	                  until `granary ctl node add`
 //	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
+//	client_test.go    every call of granary/client; client_failover_test.go: a data
+//	                  server SIGKILLed under them; client_throttle_test.go: a
+//	                  flow-limited namespace (THROTTLED and the client's backoff)
+//	examples_test.go  the programs of examples/, built and run
 package cluster
 
 import (
