@@ -83,7 +83,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	ns     map[uint16]*Namespace
-	closed bool
+	closed atomic.Bool // read on every call, so not under mu
 }
 
 // New returns a client for the cluster at opts.Addrs. It connects when a
@@ -120,7 +120,7 @@ func New(opts Options) (*Client, error) {
 func (c *Client) Namespace(id uint16) (*Namespace, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Load() {
 		return nil, ErrClosed
 	}
 	if ns, ok := c.ns[id]; ok {
@@ -161,21 +161,16 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *Client) isClosed() bool { return c.closed.Load() }
 
 // Close closes every connection. Calls in flight fail; the handles of the
 // client must not be used afterwards.
 func (c *Client) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Swap(true) {
 		return
 	}
-	c.closed = true
 	for _, ns := range c.ns {
 		ns.rc.Close()
 	}

@@ -11,7 +11,7 @@ import (
 // startServer runs a standalone data server in the process on a free
 // loopback port (it owns every bucket and answers CLUSTER SLOTS as a
 // one-node cluster) and returns its address; it stops when the test ends.
-func startServer(t *testing.T) (string, *dataserver.DataServer) {
+func startServer(t testing.TB) (string, *dataserver.DataServer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ds, err := dataserver.Start(ctx, dataserver.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
@@ -27,7 +27,7 @@ func startServer(t *testing.T) (string, *dataserver.DataServer) {
 }
 
 // testNamespace returns namespace id of a client of addr.
-func testNamespace(t *testing.T, addr string, id uint16, opts Options) (*Client, *Namespace) {
+func testNamespace(t testing.TB, addr string, id uint16, opts Options) (*Client, *Namespace) {
 	t.Helper()
 	opts.Addrs = []string{addr}
 	c, err := New(opts)
