@@ -12,6 +12,7 @@ import (
 
 	"granary/client"
 	"granary/internal/routing"
+	"granary/test/cachecheck"
 )
 
 // newGranaryClient is a granary/client Client bootstrapped from the
@@ -434,6 +435,41 @@ func TestClientAPI(t *testing.T) {
 			if m, err := cns.PrefixGetAll(ctx, "cache:h"); err != nil || string(m["f"]) != "1" {
 				t.Errorf("PrefixGetAll: %q, %v", m, err)
 			}
+		}
+	})
+
+	// The history check of caching_test.go, through the Go client: one
+	// client writes increasing values and reads them back through its cache
+	// from four goroutines; every read must be linearizable.
+	t.Run("CacheHistory", func(t *testing.T) {
+		cached := newGranaryClient(t, c, client.Options{Cache: client.Cache{TTL: time.Minute}})
+		cns := namespace(t, cached, 4)
+		h := cachecheck.New("gccache:", 12)
+		hctx, hcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer hcancel()
+		sum, err := h.Run(hctx, func(k string, v int64) error {
+			_, err := cns.Put(context.Background(), k, []byte(strconv.FormatInt(v, 10)))
+			return err
+		}, 500*time.Microsecond, 4, func(key string) (int64, bool, error) {
+			it, err := cns.Get(context.Background(), key)
+			if errors.Is(err, client.ErrNotFound) {
+				return 0, it.Cached, nil
+			}
+			if err != nil {
+				return 0, false, err
+			}
+			v, err := strconv.ParseInt(string(it.Value), 10, 64)
+			return v, it.Cached, err
+		})
+		if err != nil {
+			t.Fatalf("history: %v", err)
+		}
+		t.Logf("%d reads, %d from the local cache, %d not linearizable", sum.Reads, sum.Hits, sum.Stale)
+		if sum.Hits < sum.Reads/2 {
+			t.Errorf("%d of %d reads from the cache: the local cache is not in use", sum.Hits, sum.Reads)
+		}
+		if sum.Stale > 0 {
+			t.Errorf("%d reads were not linearizable; first: %s", sum.Stale, sum.First)
 		}
 	})
 
