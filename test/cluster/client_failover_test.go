@@ -210,13 +210,16 @@ func (l *clientLoad) finish(t *testing.T) {
 // TestClientFailover: the calls of granary/client keep succeeding while the
 // primary of a third of the buckets is SIGKILLed: requests to it fail, the
 // client backs off and retries until the secondaries have taken its buckets
-// over, and no acknowledged write is lost.
+// over, and no acknowledged write is lost. Two clients run the load, one
+// with the local cache (its reads of the moved buckets are invalidated).
 func TestClientFailover(t *testing.T) {
 	c := startCluster(t, clusterOpts{configs: 1, data: 3, autoAdd: true, copies: 2})
 	gc := newGranaryClient(t, c, client.Options{})
-	l := startClientLoad(namespace(t, gc, 0), 4)
+	cached := newGranaryClient(t, c, client.Options{Cache: client.Cache{TTL: time.Minute}})
+	l := startClientLoad(namespace(t, gc, 0), 3)
+	lc := startClientLoad(namespace(t, cached, 1), 2)
 	time.Sleep(2 * time.Second)
-	before := l.opsTotal()
+	before := l.opsTotal() + lc.opsTotal()
 	victim := c.data[1]
 	victim.kill(t)
 	t0 := time.Now()
@@ -232,14 +235,21 @@ func TestClientFailover(t *testing.T) {
 	}
 	t.Logf("%s SIGKILLed; its buckets had new primaries after %v", victim.name, time.Since(t0).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	if l.opsTotal() == before {
+	if l.opsTotal()+lc.opsTotal() == before {
 		t.Errorf("no call completed after the kill")
 	}
-	l.finish(t)
-	st := gc.Stats()
-	t.Logf("client stats: %+v", st)
-	if st.Retries == 0 {
-		t.Errorf("the client never retried: the kill did not reach it")
+	for _, run := range []struct {
+		name string
+		l    *clientLoad
+		gc   *client.Client
+	}{{"without a cache", l, gc}, {"with the local cache", lc, cached}} {
+		t.Logf("client %s:", run.name)
+		run.l.finish(t)
+		st := run.gc.Stats()
+		t.Logf("client stats: %+v", st)
+		if st.Retries == 0 {
+			t.Errorf("the client %s never retried: the kill did not reach it", run.name)
+		}
 	}
 }
 
