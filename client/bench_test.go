@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"granary/internal/dataserver"
 	"testing"
 	"time"
 )
@@ -9,7 +10,7 @@ import (
 // BenchmarkGetCached reads one key through the local cache from parallel
 // goroutines: the cost of the client's own layer over rueidis' cache.
 func BenchmarkGetCached(b *testing.B) {
-	addr, _ := startServer(b)
+	addr, _ := startServer(b, dataserver.Options{})
 	_, ns := testNamespace(b, addr, 0, Options{Cache: Cache{TTL: time.Minute}})
 	ctx := context.Background()
 	if _, err := ns.Put(ctx, "hot", make([]byte, 100)); err != nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"granary/internal/dataserver"
 	"net"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // TestErrorKinds checks that the server's error replies come back as the
 // client's error kinds, with the reply kept as the cause.
 func TestErrorKinds(t *testing.T) {
-	addr, _ := startServer(t)
+	addr, _ := startServer(t, dataserver.Options{})
 	_, ns := testNamespace(t, addr, 0, Options{})
 	ctx := context.Background()
 	if _, err := ns.Put(ctx, "str", []byte("abc")); err != nil {
@@ -61,7 +62,7 @@ func TestErrorKinds(t *testing.T) {
 // Backoff, then fail with ErrUnavailable; a connection refused is known not
 // to have carried the request, so even Incr is retried.
 func TestUnreachable(t *testing.T) {
-	addr, ds := startServer(t)
+	addr, ds := startServer(t, dataserver.Options{})
 	c, ns := testNamespace(t, addr, 0, Options{Backoff: Backoff{Initial: time.Millisecond, Max: 2 * time.Millisecond, MaxAttempts: 3}})
 	ctx := context.Background()
 	// Backing off for an hour: the caller's deadline ends the waiting.

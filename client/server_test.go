@@ -8,13 +8,14 @@ import (
 	"granary/internal/dataserver"
 )
 
-// startServer runs a standalone data server in the process on a free
+// startServer runs a data server with opts in the process on a free
 // loopback port (it owns every bucket and answers CLUSTER SLOTS as a
 // one-node cluster) and returns its address; it stops when the test ends.
-func startServer(t testing.TB) (string, *dataserver.DataServer) {
+func startServer(t testing.TB, opts dataserver.Options) (string, *dataserver.DataServer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ds, err := dataserver.Start(ctx, dataserver.Options{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	opts.Listen, opts.Logger = "127.0.0.1:0", slog.New(slog.DiscardHandler)
+	ds, err := dataserver.Start(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("data server: %v", err)
