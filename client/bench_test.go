@@ -2,9 +2,10 @@ package client
 
 import (
 	"context"
-	"granary/internal/dataserver"
 	"testing"
 	"time"
+
+	"granary/internal/dataserver"
 )
 
 // BenchmarkGetCached reads one key through the local cache from parallel

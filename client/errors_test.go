@@ -3,11 +3,12 @@ package client
 import (
 	"context"
 	"errors"
-	"granary/internal/dataserver"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"granary/internal/dataserver"
 )
 
 // TestErrorKinds checks that the server's error replies come back as the
