@@ -473,6 +473,25 @@ func TestClientAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("DataServerBootstrap", func(t *testing.T) {
+		dc, err := client.New(client.Options{Addrs: []string{c.data[2].addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dc.Close()
+		dns := namespace(t, dc, 0)
+		items := map[string][]byte{}
+		for i := 0; i < 50; i++ {
+			items["boot:"+strconv.Itoa(i)] = []byte("v")
+		}
+		if _, err := dns.MPut(ctx, items); err != nil {
+			t.Fatalf("MPut through a client bootstrapped from a data server: %v", err)
+		}
+		if got, err := ns.MGet(ctx, "boot:0", "boot:49"); err != nil || len(got) != 2 {
+			t.Errorf("MGet: %v, %v", got, err)
+		}
+	})
+
 	t.Run("Closed", func(t *testing.T) {
 		closed := newGranaryClient(t, c, client.Options{})
 		cns := namespace(t, closed, 0)
