@@ -24,7 +24,7 @@ image: build ## the container image $(IMAGE): FROM scratch, the static binary al
 
 test: deps vet unit k8s-check e2e compose-test fault ## everything CI runs
 
-unit:
+unit: deps ## unit tests with -race (client/ talks to redis-server too)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	# allocation tests are built without the race detector (it allocates)
 	$(GO) test -count=1 -run 'Allocs' ./internal/command ./internal/resp ./internal/glob
