@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/granary
 FUZZTIME  ?= 30s
 # Packages cheap enough to run under the race detector on every test run.
-RACE_PKGS := ./internal/... ./cmd/...
+RACE_PKGS := ./internal/... ./cmd/... ./client/...
 # Containers (deploy/): the image's tag, docker, and docker-compose v1 (Debian's
 # package) or the compose plugin ("docker compose"), whichever is there.
 IMAGE     ?= granary:dev
@@ -24,7 +24,7 @@ image: build ## the container image $(IMAGE): FROM scratch, the static binary al
 
 test: deps vet unit k8s-check e2e dashboard-test compose-test fault ## everything CI runs
 
-unit:
+unit: deps ## unit tests with -race (client/ talks to redis-server too)
 	$(GO) test -race -count=1 $(RACE_PKGS)
 	# allocation tests are built without the race detector (it allocates)
 	$(GO) test -count=1 -run 'Allocs' ./internal/command ./internal/resp ./internal/glob
@@ -68,7 +68,7 @@ deps: ## the reference redis-server and redis-benchmark, from Debian's packages
 	    apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null; }
 
 vet:
-	@test -z "$$(gofmt -l cmd internal test bench 2>/dev/null)" || { gofmt -l cmd internal test bench; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l cmd internal client examples test bench 2>/dev/null)" || { gofmt -l cmd internal client examples test bench; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/...
 	$(GO) vet -tags fault ./test/...

@@ -5,7 +5,8 @@
 # reads locally until an invalidation arrives). Against a standalone Granary
 # and, for reference, a redis-server, alternating for ROUNDS rounds; prints
 # the median reads/s of each mode and the ratio cache / no cache (target for
-# Granary: at least 10).
+# Granary: at least 10). A third series reads through Granary's own Go
+# client (granary/client Get, Options.Cache) against the same Granary.
 #
 # The client is bench/hotkey (Go, rueidis with ForceSingleClient so that both
 # servers see the same client), built into the work directory.
@@ -42,14 +43,15 @@ start_granary
 
 # run_one SERVER ROUND: both modes against one server.
 run_one() {
-  local s=$1 r=$2 port pid logf out rc=0
+  local s=$1 r=$2 port pid logf out rc=0 api=rueidis
   if [[ $s == redis ]]; then
     port=$REDIS_PORT pid=$REDIS_PID logf=$REDIS_LOG
   else
     port=$GRANARY_PORT pid=$GRANARY_PID logf=$GRANARY_LOG
   fi
-  out=$WORKDIR/$s-r$r.out
-  run_wait "$HOTKEY" -addr "127.0.0.1:$port" -goroutines "$GOROUTINES" -duration "${DURATION}s" \
+  [[ $s == granary/client ]] && api=granary
+  out=$WORKDIR/${s//\//-}-r$r.out
+  run_wait "$HOTKEY" -api "$api" -addr "127.0.0.1:$port" -goroutines "$GOROUTINES" -duration "${DURATION}s" \
     -size "$SIZE" >"$out" 2>&1 || rc=$?
   if ((rc != 0)); then
     KEEP_WORKDIR=1
@@ -67,6 +69,7 @@ log "hotkey: goroutines=$GOROUTINES duration=${DURATION}s rounds=$ROUNDS size=$S
 for r in $(seq 1 "$ROUNDS"); do
   run_one redis "$r"
   run_one granary "$r"
+  run_one granary/client "$r"
 done
 
 med_of() {
@@ -74,18 +77,18 @@ med_of() {
 }
 
 echo
-echo "Hot key, client-side caching: rueidis, $GOROUTINES goroutines reading one key, median of $ROUNDS rounds"
+echo "Hot key, client-side caching: rueidis and granary/client, $GOROUTINES goroutines reading one key, median of $ROUNDS rounds"
 echo "  Redis $("$REDIS_SERVER" --version | awk '{print $3}' | tr -d 'v=') and Granary --procs $GRANARY_PROCS, cores=$(nproc) host=$(uname -n)"
 echo "  load average at start: $LOADAVG_START, at end: $(loadavg)"
 echo
-printf '%-8s %14s %14s %8s\n' server "no cache /s" "cache /s" ratio
-for s in redis granary; do
+printf '%-15s %14s %14s %8s\n' server "no cache /s" "cache /s" ratio
+for s in redis granary granary/client; do
   nc=$(med_of "$s" nocache) c=$(med_of "$s" cache)
-  printf '%-8s %14s %14s %8s\n' "$s" "$(fmt_num "$nc" 0)" "$(fmt_num "$c" 0)" "$(ratio "$c" "$nc")"
+  printf '%-15s %14s %14s %8s\n' "$s" "$(fmt_num "$nc" 0)" "$(fmt_num "$c" 0)" "$(ratio "$c" "$nc")"
 done
 echo
 echo "per-round reads/s (cache hits in the cache mode):"
-sort -k1,1 -k2,2 -k3,3n "$RESULTS" | awk -F'\t' '{ printf "  %-8s %-8s round %s  %.0f  (hits %s)\n", $1, $2, $3, $4, $5 }'
+sort -k1,1 -k2,2 -k3,3n "$RESULTS" | awk -F'\t' '{ printf "  %-15s %-8s round %s  %.0f  (hits %s)\n", $1, $2, $3, $4, $5 }'
 
 if ((${#FAILED[@]} > 0)); then
   echo

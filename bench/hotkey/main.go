@@ -7,7 +7,9 @@
 //	nocache ops/s N hits 0
 //	cache   ops/s N hits H
 //
-// and is run by bench/hotkey.sh against Granary and redis-server.
+// and is run by bench/hotkey.sh against Granary and redis-server. With -api
+// granary the reads go through granary/client's Namespace.Get (EXGET, with
+// Options.Cache in the cache mode) instead of rueidis' GET: Granary only.
 //
 //	go run ./bench/hotkey -addr 127.0.0.1:6379 -goroutines 50 -duration 5s
 package main
@@ -23,6 +25,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"granary/client"
 )
 
 func main() {
@@ -32,9 +36,20 @@ func main() {
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each mode")
 	modes := flag.String("modes", "nocache,cache", "modes to run, in order")
 	size := flag.Int("size", 100, "value size in bytes")
+	api := flag.String("api", "rueidis", "client: rueidis (GET, DoCache) or granary (granary/client Get, Options.Cache)")
 	flag.Parse()
+	if *api != "rueidis" && *api != "granary" {
+		fmt.Fprintf(os.Stderr, "hotkey: -api %q: rueidis or granary\n", *api)
+		os.Exit(2)
+	}
 	for _, m := range strings.Split(*modes, ",") {
-		ops, hits, err := run(*addr, m == "cache", *goroutines, *size, *warmup, *duration)
+		rd, err := newReader(*api, *addr, m == "cache", *size)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "hotkey %s: %v\n", m, err)
+			os.Exit(1)
+		}
+		ops, hits, err := run(rd, *goroutines, *size, *warmup, *duration)
+		rd.close()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "hotkey %s: %v\n", m, err)
 			os.Exit(1)
@@ -43,20 +58,67 @@ func main() {
 	}
 }
 
-// run measures one mode and returns its reads per second and cache hits.
-func run(addr string, cache bool, goroutines, size int, warmup, duration time.Duration) (float64, int64, error) {
+// reader reads the hot key: its value and whether the client's cache
+// answered.
+type reader struct {
+	read  func(ctx context.Context) (string, bool, error)
+	close func()
+}
+
+const hotKey = "hotkey:bench"
+
+// newReader connects a client of api to addr, with or without its cache,
+// and writes the hot key with a value of size bytes.
+func newReader(api, addr string, cache bool, size int) (reader, error) {
+	ctx := context.Background()
+	value := strings.Repeat("v", size)
+	if api == "granary" {
+		opts := client.Options{Addrs: []string{addr}}
+		if cache {
+			opts.Cache.TTL = time.Minute
+		}
+		c, err := client.New(opts)
+		if err != nil {
+			return reader{}, err
+		}
+		ns, err := c.Namespace(0)
+		if err == nil {
+			_, err = ns.Put(ctx, hotKey, []byte(value))
+		}
+		if err != nil {
+			c.Close()
+			return reader{}, err
+		}
+		return reader{close: c.Close, read: func(ctx context.Context) (string, bool, error) {
+			it, err := ns.Get(ctx, hotKey)
+			return string(it.Value), it.Cached, err
+		}}, nil
+	}
 	// ForceSingleClient: the same client shape against Granary (which
 	// answers as a one-node cluster) and a standalone redis-server.
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: !cache})
 	if err != nil {
-		return 0, 0, err
+		return reader{}, err
 	}
-	defer c.Close()
+	if err := c.Do(ctx, c.B().Set().Key(hotKey).Value(value).Build()).Error(); err != nil {
+		c.Close()
+		return reader{}, err
+	}
+	return reader{close: c.Close, read: func(ctx context.Context) (string, bool, error) {
+		var r rueidis.RedisResult
+		if cache {
+			r = c.DoCache(ctx, c.B().Get().Key(hotKey).Cache(), time.Minute)
+		} else {
+			r = c.Do(ctx, c.B().Get().Key(hotKey).Build())
+		}
+		v, err := r.ToString()
+		return v, r.IsCacheHit(), err
+	}}, nil
+}
+
+// run measures one mode and returns its reads per second and cache hits.
+func run(rd reader, goroutines, size int, warmup, duration time.Duration) (float64, int64, error) {
 	ctx := context.Background()
-	const key = "hotkey:bench"
-	if err := c.Do(ctx, c.B().Set().Key(key).Value(strings.Repeat("v", size)).Build()).Error(); err != nil {
-		return 0, 0, err
-	}
 	var (
 		counting atomic.Bool
 		stop     atomic.Bool
@@ -71,19 +133,14 @@ func run(addr string, cache bool, goroutines, size int, warmup, duration time.Du
 			defer wg.Done()
 			var n, h int64
 			for !stop.Load() {
-				var r rueidis.RedisResult
-				if cache {
-					r = c.DoCache(ctx, c.B().Get().Key(key).Cache(), time.Minute)
-				} else {
-					r = c.Do(ctx, c.B().Get().Key(key).Build())
-				}
-				if v, err := r.ToString(); err != nil || len(v) != size {
-					failed.Store(fmt.Errorf("GET: %q, %v", v, err))
+				v, hit, err := rd.read(ctx)
+				if err != nil || len(v) != size {
+					failed.Store(fmt.Errorf("read: %q, %v", v, err))
 					return
 				}
 				if counting.Load() {
 					n++
-					if r.IsCacheHit() {
+					if hit {
 						h++
 					}
 				}

@@ -146,3 +146,37 @@ func (h *History) Read(ctx context.Context, g *Group, get func(key string) (int6
 	}
 	return st, nil
 }
+
+// Run runs the writer (set, pausing pause between writes) and readers
+// concurrent readers of one group (get) until ctx ends, and returns the
+// readers' summed Stats and the first error of the writer or a reader.
+func (h *History) Run(ctx context.Context, set func(key string, v int64) error, pause time.Duration,
+	readers int, get func(key string) (int64, bool, error)) (Stats, error) {
+	var wg sync.WaitGroup
+	errs := make([]error, readers+1)
+	stats := make([]Stats, readers)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[readers] = h.Write(ctx, set, pause)
+	}()
+	g := h.NewGroup()
+	for i := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stats[i], errs[i] = h.Read(ctx, g, get)
+		}()
+	}
+	wg.Wait()
+	var sum Stats
+	for _, st := range stats {
+		sum = sum.Add(st)
+	}
+	for _, err := range errs {
+		if err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}

@@ -5,7 +5,6 @@ package cluster
 import (
 	"context"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,44 +29,11 @@ func TestCachingRueidis(t *testing.T) {
 	h := cachecheck.New("cache:", 12)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := h.Write(ctx, func(k string, v int64) error {
-			return rc.Do(context.Background(), rc.B().Set().Key(k).Value(strconv.FormatInt(v, 10)).Build()).Error()
-		}, 500*time.Microsecond); err != nil {
-			t.Error(err)
-		}
-	}()
-	grp := h.NewGroup()
-	stats := make([]cachecheck.Stats, 4)
-	errs := make([]error, len(stats))
-	for i := range stats {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stats[i], errs[i] = h.Read(ctx, grp, func(key string) (int64, bool, error) {
-				r := rc.DoCache(context.Background(), rc.B().Get().Key(key).Cache(), time.Minute)
-				s, err := r.ToString()
-				if rueidis.IsRedisNil(err) {
-					return 0, r.IsCacheHit(), nil
-				}
-				if err != nil {
-					return 0, false, err
-				}
-				v, err := strconv.ParseInt(s, 10, 64)
-				return v, r.IsCacheHit(), err
-			})
-		}()
-	}
-	wg.Wait()
-	var sum cachecheck.Stats
-	for i, st := range stats {
-		if errs[i] != nil {
-			t.Fatalf("read: %v", errs[i])
-		}
-		sum = sum.Add(st)
+	sum, err := h.Run(ctx, func(k string, v int64) error {
+		return rc.Do(context.Background(), rc.B().Set().Key(k).Value(strconv.FormatInt(v, 10)).Build()).Error()
+	}, 500*time.Microsecond, 4, cachecheck.RueidisGet(rc))
+	if err != nil {
+		t.Fatalf("history: %v", err)
 	}
 	t.Logf("%d reads, %d cache hits, %d not linearizable", sum.Reads, sum.Hits, sum.Stale)
 	if sum.Hits < sum.Reads/2 {

@@ -22,6 +22,11 @@
 //	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
 //	dashboard_test.go the web dashboard in headless chromium: nodes shown, a killed one
 //	                  shown down (make dashboard-test; cluster-test skips it)
+//	client_test.go    every call of granary/client; client_failover_test.go: a data
+//	                  server SIGKILLed under them; client_throttle_test.go: a
+//	                  flow-limited namespace (THROTTLED and the client's backoff)
+//	examples_test.go  the programs of examples/, built and run
+//	migrate_test.go   a node added and one drained and removed under client load
 package cluster
 
 import (

@@ -41,21 +41,6 @@ func testDuration() time.Duration {
 	return 3 * time.Second
 }
 
-func rueidisGet(c rueidis.Client) func(string) (int64, bool, error) {
-	return func(key string) (int64, bool, error) {
-		r := c.DoCache(context.Background(), c.B().Get().Key(key).Cache(), time.Minute)
-		s, err := r.ToString()
-		if rueidis.IsRedisNil(err) {
-			return 0, r.IsCacheHit(), nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		return v, r.IsCacheHit(), err
-	}
-}
-
 func TestCachingRueidisHistory(t *testing.T) {
 	g := startGranary(t, granaryOpts{})
 	shared, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{g.addr}}) // cache on: CLIENT TRACKING ON OPTIN
@@ -94,7 +79,7 @@ func TestCachingRueidisHistory(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stats[i], errs[i] = h.Read(ctx, grp, rueidisGet(c))
+			stats[i], errs[i] = h.Read(ctx, grp, cachecheck.RueidisGet(c))
 		}()
 	}
 	wg.Wait()
@@ -135,7 +120,7 @@ func TestCachingRueidisHistory(t *testing.T) {
 	for i, k := range h.Keys {
 		want := h.Acked(i)
 		for _, c := range []rueidis.Client{shared, other} {
-			if v, _, err := rueidisGet(c)(k); err != nil || v != want {
+			if v, _, err := cachecheck.RueidisGet(c)(k); err != nil || v != want {
 				t.Errorf("after the writes: %s = %d, %v; want %d", k, v, err, want)
 			}
 		}

@@ -14,18 +14,27 @@ import (
 // The compiler's output goes to standard error; so does a line with the time
 // the build took, prefixed with suite.
 func Build(suite, dir string) (string, error) {
-	bin := filepath.Join(dir, "granary")
+	if err := BuildPackages(suite, dir, "granary/cmd/granary"); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "granary"), nil
+}
+
+// BuildPackages compiles the main packages matched by pattern (such as
+// granary/examples/...) into dir, each binary named after its package's
+// directory, as Build does.
+func BuildPackages(suite, dir, pattern string) error {
 	goTool := "go"
 	if p, err := exec.LookPath("go"); err == nil {
 		goTool = p
 	}
 	start := time.Now()
-	cmd := exec.Command(goTool, "build", "-o", bin, "granary/cmd/granary")
+	cmd := exec.Command(goTool, "build", "-o", dir+string(filepath.Separator), pattern)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building granary: %w", err)
+		return fmt.Errorf("building %s: %w", pattern, err)
 	}
-	fmt.Fprintf(os.Stderr, "%s: built %s in %v\n", suite, bin, time.Since(start).Round(time.Millisecond))
-	return bin, nil
+	fmt.Fprintf(os.Stderr, "%s: built %s into %s in %v\n", suite, pattern, dir, time.Since(start).Round(time.Millisecond))
+	return nil
 }

@@ -1,0 +1,54 @@
+package client
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"granary/internal/dataserver"
+)
+
+// BenchmarkGetCached reads one key through the local cache from parallel
+// goroutines: the cost of the client's own layer over rueidis' cache.
+func BenchmarkGetCached(b *testing.B) {
+	addr, _ := startServer(b, dataserver.Options{})
+	_, ns := testNamespace(b, addr, 0, Options{Cache: Cache{TTL: time.Minute}})
+	ctx := context.Background()
+	if _, err := ns.Put(ctx, "hot", make([]byte, 100)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ns.Get(ctx, "hot"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkGetCachedRueidis is BenchmarkGetCached's read made with rueidis
+// alone (DoCache EXGET, the reply left unparsed): the baseline of the
+// client's layer.
+func BenchmarkGetCachedRueidis(b *testing.B) {
+	addr, _ := startServer(b, dataserver.Options{})
+	_, ns := testNamespace(b, addr, 0, Options{Cache: Cache{TTL: time.Minute}})
+	ctx := context.Background()
+	if _, err := ns.Put(ctx, "hot", make([]byte, 100)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := ns.rc.DoCache(ctx, rueidis.Cacheable(ns.exget("hot")), time.Minute).Error(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
