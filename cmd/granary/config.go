@@ -96,6 +96,7 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 	f.DurationVar(&o.DownTimeout, "down-timeout", 1500*time.Millisecond, "silence after which a data server is down and its buckets' next replicas lead (keep it above the data servers' --lease)")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat", 250*time.Millisecond, "heartbeat interval asked of data servers")
 	f.DurationVar(&o.ReplaceAfter, "replace-after", 30*time.Second, "how long a bucket may lack copies before they are restored on nodes that never held it (a node that held it and is back gets it at once)")
+	f.IntVar(&o.MovesPerNode, "moves-per-node", configserver.DefaultMovesPerNode, "buckets a data server takes part in moving at once during a migration (as primary or as target)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd

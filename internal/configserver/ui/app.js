@@ -74,9 +74,10 @@ function bucketInfo(state) {
     const ids = r.replicas.map((i) => state.table.nodes[i]);
     const live = ids.filter((id) => (nodes.get(id) || {}).state === "up" || (nodes.get(id) || {}).state === "draining").length;
     const primaryUp = ids.length > 0 && live > 0 && ["up", "draining"].includes((nodes.get(ids[0]) || {}).state);
-    // "moving" is for buckets with a learner (a migration target): the
-    // table has none yet, so no bucket is drawn in that state today.
-    const st = !primaryUp ? "unserved" : live < copies ? "under" : r.learner ? "moving" : "served";
+    // "moving": a bucket with a learner (a migration target catching up)
+    // or frozen for the handover to a new primary.
+    const moving = (r.learners && r.learners.length > 0) || r.frozen;
+    const st = !primaryUp ? "unserved" : live < copies ? "under" : moving ? "moving" : "served";
     const n = r.last - r.first + 1;
     if (ids.length > 0) {
       primaries.set(ids[0], (primaries.get(ids[0]) || 0) + n);
