@@ -1,0 +1,106 @@
+// Command latency measures client latency against a cluster (Granary or
+// Redis Cluster) through a go-redis ClusterClient: workers run GETs and SETs
+// of random keys of a loaded range at a fixed total rate until the duration
+// ends or the process gets SIGINT/SIGTERM, then it prints one line:
+//
+//	ops=N errors=E p50_ms=.. p99_ms=.. p999_ms=.. max_ms=..
+//
+// Errors are operations that failed after go-redis' own retries. A fixed rate
+// (not as fast as possible) keeps the probe from loading the cluster it
+// measures. bench/migrate.sh runs it before and during a migration.
+//
+//	go run ./bench/latency -addr 127.0.0.1:5198 -range 1000000 -rate 2000 -d 10s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:5198", "a cluster node's RESP address")
+	keyRange := flag.Int("range", 1000000, "keys are key:000000000000 .. range-1 (as redis-benchmark -r names them)")
+	rate := flag.Int("rate", 2000, "operations per second in all")
+	workers := flag.Int("workers", 16, "concurrent clients")
+	dur := flag.Duration("d", time.Hour, "how long to run (SIGINT or SIGTERM stops it earlier)")
+	size := flag.Int("size", 1024, "bytes per SET value")
+	writes := flag.Int("writes", 10, "percent of operations that are SETs")
+	flag.Parse()
+
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{*addr},
+		ClusterStateReloadInterval: 500 * time.Millisecond, PoolSize: *workers})
+	defer cc.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	value := make([]byte, *size)
+	for i := range value {
+		value[i] = 'x'
+	}
+
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	interval := time.Duration(int64(time.Second) * int64(*workers) / int64(max(*rate, 1)))
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			var mine []time.Duration
+			bad := 0
+			for {
+				select {
+				case <-ctx.Done():
+					mu.Lock()
+					lat = append(lat, mine...)
+					errs += bad
+					mu.Unlock()
+					return
+				case <-tick.C:
+				}
+				key := fmt.Sprintf("key:%012d", rand.IntN(*keyRange))
+				octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
+				start := time.Now()
+				var err error
+				if rand.IntN(100) < *writes {
+					err = cc.Set(octx, key, value, 0).Err()
+				} else if err = cc.Get(octx, key).Err(); err == redis.Nil {
+					err = nil
+				}
+				ocancel()
+				if err != nil {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	maxMs := 0.0
+	if len(lat) > 0 {
+		maxMs = float64(lat[len(lat)-1].Microseconds()) / 1000
+	}
+	fmt.Printf("ops=%d errors=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n", len(lat), errs, q(0.50), q(0.99), q(0.999), maxMs)
+}
