@@ -149,7 +149,9 @@ type State struct {
 	Nodes         []Node         `json:"nodes"`
 	Table         Table          `json:"table"`
 	Namespaces    []Namespace    `json:"namespaces"`
-	NSVersion     uint64         `json:"ns_version"` // bumped on every namespace change
+	NSVersion     uint64         `json:"ns_version"`    // bumped on every namespace change
+	Users         []User         `json:"users"`         // without password hashes
+	UsersVersion  uint64         `json:"users_version"` // bumped on every user change
 	Settings      Settings       `json:"settings"`
 	ConfigServers []ConfigServer `json:"config_servers"`
 }

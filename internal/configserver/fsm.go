@@ -32,6 +32,9 @@ const (
 	opNSCreate    = "ns_create"   // Namespace
 	opNSUpdate    = "ns_update"   // Namespace
 	opNSDelete    = "ns_delete"   // NSID
+	opUserCreate  = "user_create" // User, with its password hashed
+	opUserUpdate  = "user_update" // User; no Hash keeps the password
+	opUserDelete  = "user_delete" // ID: the user's name
 	opSettings    = "settings"    // Settings
 	opCSSet       = "cs_set"      // ConfigServer: record a config server's addresses
 	opCSRemove    = "cs_remove"   // ID: drop a config server's record
@@ -52,6 +55,7 @@ type entry struct {
 	NSID         uint16                   `json:"ns_id,omitempty"`
 	Settings     *clusterapi.Settings     `json:"settings,omitempty"`
 	ConfigServer *clusterapi.ConfigServer `json:"config_server,omitempty"`
+	User         *clusterapi.User         `json:"user,omitempty"`
 	// Boot and Peers: of an unreachable report.
 	Boot  string   `json:"boot,omitempty"`
 	Peers []string `json:"peers,omitempty"`
@@ -84,8 +88,12 @@ type fsm struct {
 	rt         *routing.Table // table joined with the node records
 	namespaces map[uint16]clusterapi.Namespace
 	nsVersion  uint64
-	settings   clusterapi.Settings
-	servers    map[string]clusterapi.ConfigServer
+	// users by name, with their password hashes; usersVersion is bumped on
+	// every change.
+	users        map[string]clusterapi.User
+	usersVersion uint64
+	settings     clusterapi.Settings
+	servers      map[string]clusterapi.ConfigServer
 	// former holds, per node id, the buckets the node was taken out of
 	// because it failed (down, restarted, unreachable from the primary) and
 	// that have not been given back to it or brought to their full copy
@@ -107,6 +115,8 @@ func (f *fsm) reset() {
 	f.table = clusterapi.Table{Nodes: []string{}, Ranges: []clusterapi.Range{}}
 	f.namespaces = map[uint16]clusterapi.Namespace{}
 	f.nsVersion = 0
+	f.users = map[string]clusterapi.User{}
+	f.usersVersion = 0
 	f.settings = clusterapi.Settings{}
 	f.servers = map[string]clusterapi.ConfigServer{}
 	f.former = map[string]*bucketSet{}
@@ -315,6 +325,9 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		delete(f.namespaces, e.NSID)
 		f.nsVersion++
 		return false, nil
+
+	case opUserCreate, opUserUpdate, opUserDelete:
+		return false, f.applyUser(e)
 
 	case opSettings:
 		if e.Settings == nil || e.Settings.Copies < 1 || e.Settings.MinNodes < 0 {
@@ -537,6 +550,8 @@ func (f *fsm) stateLocked() clusterapi.State {
 		Table:         cloneTable(f.table),
 		Namespaces:    sortedValues(f.namespaces, func(n clusterapi.Namespace) uint16 { return n.ID }),
 		NSVersion:     f.nsVersion,
+		Users:         redacted(f.users),
+		UsersVersion:  f.usersVersion,
 		Settings:      f.settings,
 		ConfigServers: sortedValues(f.servers, func(c clusterapi.ConfigServer) string { return c.ID }),
 	}
@@ -610,12 +625,16 @@ type snapshotState struct {
 	clusterapi.State
 	// Former: node id → the buckets it formerly held, as [first, last] runs.
 	Former map[string][][2]int `json:"former,omitempty"`
+	// UserRecords are the users with their password hashes (State.Users
+	// has none).
+	UserRecords []clusterapi.User `json:"user_records,omitempty"`
 }
 
 // Snapshot captures the state as JSON (small: nodes, ranges, namespaces).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	st := snapshotState{State: f.stateLocked(), Former: map[string][][2]int{}}
+	st := snapshotState{State: f.stateLocked(), Former: map[string][][2]int{},
+		UserRecords: sortedValues(f.users, func(u clusterapi.User) string { return u.Name })}
 	for id, set := range f.former {
 		st.Former[id] = set.ranges()
 	}
@@ -645,6 +664,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.namespaces[ns.ID] = ns
 	}
 	f.nsVersion = st.NSVersion
+	for _, u := range st.UserRecords {
+		f.users[u.Name] = u
+	}
+	f.usersVersion = st.UsersVersion
 	f.settings = st.Settings
 	for _, cs := range st.ConfigServers {
 		f.servers[cs.ID] = clusterapi.ConfigServer{ID: cs.ID, Raft: cs.Raft, HTTP: cs.HTTP, RESP: cs.RESP}
