@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"granary/internal/acl"
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
 )
@@ -81,6 +82,9 @@ type fsm struct {
 	// publish receives each new routing view (the table with its nodes'
 	// addresses), in apply order. It may be nil.
 	publish func(*routing.Table)
+	// publishUsers receives the users after each change (set before the
+	// first entry is applied; may be nil).
+	publishUsers func(*acl.Users)
 
 	mu         sync.RWMutex
 	nodes      map[string]clusterapi.Node
@@ -133,7 +137,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return errf(http.StatusBadRequest, "undecodable log entry: %v", err)
 	}
 	f.mu.Lock()
-	epoch := f.table.Epoch
+	epoch, usersVersion := f.table.Epoch, f.usersVersion
 	routingChanged, err := f.apply(&e)
 	f.applied = l.Index
 	if err == nil && f.table.Epoch != epoch {
@@ -141,6 +145,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	if routingChanged {
 		f.refreshRouting()
+	}
+	if f.usersVersion != usersVersion {
+		f.refreshUsers()
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -684,6 +691,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.refreshRouting()
+	f.refreshUsers()
 	return nil
 }
 

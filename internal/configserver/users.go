@@ -48,6 +48,20 @@ func (f *fsm) applyUser(e *entry) error {
 	return nil
 }
 
+// refreshUsers publishes the users to the config server's own RESP front,
+// so that a cluster client logging in as a user can learn the table there.
+// Called with mu held.
+func (f *fsm) refreshUsers() {
+	if f.publishUsers == nil {
+		return
+	}
+	us, err := acl.Compile(sortedValues(f.users, func(u clusterapi.User) string { return u.Name }), f.usersVersion)
+	if err != nil { // validated before commit: not reachable
+		f.log.Error("config state: users left out", "err", err)
+	}
+	f.publishUsers(us)
+}
+
 // redacted returns users without their password hashes, sorted by name.
 func redacted(users map[string]clusterapi.User) []clusterapi.User {
 	out := sortedValues(users, func(u clusterapi.User) string { return u.Name })

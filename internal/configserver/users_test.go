@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"granary/internal/acl"
 	"granary/internal/clusterapi"
 )
@@ -45,6 +47,18 @@ func TestUsers(t *testing.T) {
 	}
 	if _, err := cl.CreateUser(ctx, clusterapi.User{Name: "ops", Password: "pw-ops", AllNamespaces: true, Commands: []string{"admin"}}); err != nil {
 		t.Fatal(err)
+	}
+	// The RESP front knows the users: a cluster client logging in as one
+	// learns the table there.
+	rc := redis.NewClient(&redis.Options{Addr: s.RESPAddr(), Username: "app", Password: "pw-1", MaxRetries: -1})
+	defer rc.Close()
+	if err := rc.ClusterSlots(ctx).Err(); err != nil {
+		t.Fatalf("CLUSTER SLOTS as app on the RESP front: %v", err)
+	}
+	bad := redis.NewClient(&redis.Options{Addr: s.RESPAddr(), Username: "app", Password: "wrong", MaxRetries: -1})
+	defer bad.Close()
+	if err := bad.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+		t.Fatalf("wrong password on the RESP front: %v", err)
 	}
 
 	// Heartbeats carry the users, with hashes, when the node's version differs.

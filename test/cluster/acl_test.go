@@ -16,9 +16,10 @@ import (
 const adminPass = "admin-secret"
 
 // userClient is a go-redis cluster client logged in as user (RESP3: it logs
-// in with HELLO 3 AUTH; RESP2: with AUTH user pass).
+// in with HELLO 3 AUTH; RESP2: with AUTH user pass), given only the config
+// server's RESP address: it logs in there too to learn the table.
 func (c *cluster) userClient(t *testing.T, user, pass string, proto int) *redis.ClusterClient {
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.data[0].addr}, Username: user, Password: pass,
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.cfg[0].resp}, Username: user, Password: pass,
 		Protocol: proto, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, MaxRedirects: 3})
 	t.Cleanup(func() { cc.Close() })
 	return cc
