@@ -188,3 +188,22 @@ func TestLogLimiter(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCheckPassword measures what a login costs in hashing.
+func BenchmarkCheckPassword(b *testing.B) {
+	h, err := HashPassword("a-long-random-service-password-0123456789")
+	if err != nil {
+		b.Fatal(err)
+	}
+	us, err := Compile([]clusterapi.User{{Name: "app", Hash: h}}, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, pass := us.LookupString("app"), []byte("a-long-random-service-password-0123456789")
+	b.ReportAllocs()
+	for b.Loop() {
+		if !u.CheckPassword(pass) {
+			b.Fatal("no match")
+		}
+	}
+}
