@@ -139,6 +139,19 @@ func TestUsersAndPermissions(t *testing.T) {
 		}
 	}
 	wantErr(t, "alice FLUSHALL through the cluster client", alice.FlushAll(ctx).Err(), "NOPERM")
+	// redis-cli -c logs in as a user on every node it is redirected to.
+	cli := func(user, pass string, args ...string) string {
+		return redisCLI(t, append([]string{"-c", "-p", strconv.Itoa(c.cfg[0].respPort()), "--user", user, "--pass", pass, "--no-auth-warning"}, args...)...)
+	}
+	for i := range 5 {
+		k := "k" + strconv.Itoa(i)
+		if got := cli("alice", "alice-pw", "GET", k); got != "a"+strconv.Itoa(i) {
+			t.Errorf("redis-cli as alice: GET %s = %q", k, got)
+		}
+	}
+	if got := cli("alice", "alice-pw", "CONFIG", "GET", "maxclients"); !strings.Contains(got, "NOPERM") {
+		t.Errorf("redis-cli as alice: CONFIG GET = %q, want NOPERM", got)
+	}
 	// A read-only user of namespace 1 reads alice's keys and writes nothing.
 	carol := c.userClient(t, "carol", "carol-pw", 2)
 	if v, err := carol.Get(ctx, "k1").Result(); err != nil || v != "a1" {
