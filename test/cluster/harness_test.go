@@ -439,8 +439,18 @@ func (c *cluster) addNode(t *testing.T, id, zone string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.api.AddNode(ctx, clusterapi.NodeAdd{ID: id, Zone: zone}); err != nil {
-		t.Fatalf("add node %s: %v", id, err)
+	for {
+		_, err := c.api.AddNode(ctx, clusterapi.NodeAdd{ID: id, Zone: zone})
+		var se *clusterapi.StatusError
+		// 503: a leader just elected answers writes once it has committed
+		// its first entries; status may name it a moment before.
+		if err == nil || !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || ctx.Err() != nil {
+			if err != nil {
+				t.Fatalf("add node %s: %v", id, err)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
