@@ -48,6 +48,7 @@ made for people; --json prints the API's JSON instead, for scripts.`,
   granary ctl --config-servers 10.0.0.1:8198,10.0.0.2:8198,10.0.0.3:8198 nodes
   granary ctl table --full
   granary ctl namespace create 1 --name sessions --quota 1gb --ack sync
+  granary ctl user add shop --password-stdin --namespaces 1 --commands read,write < shop.pass
   granary ctl --json nodes | jq -r '.[].addr'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -65,6 +66,7 @@ made for people; --json prints the API's JSON instead, for scripts.`,
 		ctlRebalanceCmd(e),
 		ctlMovesCmd(e),
 		ctlNamespaceCmd(e),
+		ctlUserCmd(e),
 		ctlConfigServerCmd(e),
 	)
 	return cmd

@@ -110,8 +110,15 @@ func freeAddr(t *testing.T) string {
 // its standard output.
 func ctl(t *testing.T, api string, args ...string) (string, error) {
 	t.Helper()
+	return ctlIn(t, api, "", args...)
+}
+
+// ctlIn is ctl with stdin as its standard input.
+func ctlIn(t *testing.T, api, stdin string, args ...string) (string, error) {
+	t.Helper()
 	root := rootCmd()
 	var out bytes.Buffer
+	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(&out)
 	root.SetErr(io.Discard)
 	root.SetArgs(append([]string{"ctl", "--config-servers", api, "--timeout", "10s"}, args...))

@@ -93,7 +93,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:5191", "RESP address to listen on (loopback unless told otherwise)")
 	f.StringVar(&o.HTTP, "http", "127.0.0.1:8191", "HTTP address for /metrics and /healthz (empty: off)")
 	f.BoolVar(&o.Pprof, "pprof", false, "serve the Go profiler under /debug/pprof/ on the HTTP address")
-	f.StringVar(&o.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
+	f.StringVar(&o.RequirePass, "requirepass", "", "password of the default user, who may do everything; when set, clients must log in first: AUTH pass, or AUTH user pass as a user of the config servers (docs/security.md) (empty: no password)")
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
 	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -232,6 +233,36 @@ func (c *Client) UpdateNamespace(ctx context.Context, ns Namespace) (*Namespace,
 // DeleteNamespace removes a namespace definition.
 func (c *Client) DeleteNamespace(ctx context.Context, id uint16) error {
 	return c.do(ctx, http.MethodDelete, "/v1/namespaces/"+strconv.Itoa(int(id)), nil, nil)
+}
+
+// Users lists the users (without password hashes).
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	return out, c.do(ctx, http.MethodGet, "/v1/users", nil, &out)
+}
+
+// User returns one user (without its password hash).
+func (c *Client) User(ctx context.Context, name string) (*User, error) {
+	var out User
+	return &out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(name), nil, &out)
+}
+
+// CreateUser defines a user; u.Password is required.
+func (c *Client) CreateUser(ctx context.Context, u User) (*User, error) {
+	var out User
+	return &out, c.do(ctx, http.MethodPost, "/v1/users", u, &out)
+}
+
+// UpdateUser replaces a user's definition; an empty Password keeps its
+// password.
+func (c *Client) UpdateUser(ctx context.Context, u User) (*User, error) {
+	var out User
+	return &out, c.do(ctx, http.MethodPut, "/v1/users/"+url.PathEscape(u.Name), u, &out)
+}
+
+// DeleteUser removes a user.
+func (c *Client) DeleteUser(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(name), nil, nil)
 }
 
 // ConfigServers lists the Raft group.

@@ -21,6 +21,11 @@
 //	POST   /v1/namespaces             Namespace -> Namespace (create; ID 0..65535 must be free)
 //	PUT    /v1/namespaces/{id}        Namespace -> Namespace (update)
 //	DELETE /v1/namespaces/{id}
+//	GET    /v1/users                  -> []User              (no password hashes)
+//	GET    /v1/users/{name}           -> User                (no password hash)
+//	POST   /v1/users                  User -> User           (create; Password required)
+//	PUT    /v1/users/{name}           User -> User           (replace; empty Password keeps the old one)
+//	DELETE /v1/users/{name}
 //	GET    /v1/config-servers         -> []ConfigServer
 //	POST   /v1/config-servers         ConfigServer -> []ConfigServer (add a Raft voter)
 //	DELETE /v1/config-servers/{id}    -> []ConfigServer      (remove a Raft member)
@@ -108,6 +113,34 @@ type Namespace struct {
 	MaxBytes int64 `json:"max_bytes"`
 }
 
+// Command classes a user may be granted (User.Commands).
+const (
+	ClassRead  = "read"  // commands that read keys of a namespace
+	ClassWrite = "write" // commands that change keys of a namespace
+	ClassAdmin = "admin" // CONFIG, CLIENT LIST/KILL, FLUSHALL, INFO, GRANARY.INGEST, ...
+)
+
+// User is an account clients log in as on the data servers (AUTH user pass).
+// A new user may do nothing until granted namespaces and command classes.
+type User struct {
+	Name string `json:"name"`
+	// Password is plaintext and only in create and update requests: the
+	// leader hashes it before the change is replicated. Never returned.
+	Password string `json:"password,omitempty"`
+	// Hash is the stored password (salted SHA-256, see package acl). Only
+	// heartbeat replies to data servers carry it; the API never returns it.
+	Hash string `json:"hash,omitempty"`
+	// Namespaces the user may SELECT and use; AllNamespaces grants every one.
+	Namespaces    []uint16 `json:"namespaces"`
+	AllNamespaces bool     `json:"all_namespaces,omitempty"`
+	// Commands are the command classes granted (ClassRead, ...).
+	Commands []string `json:"commands"`
+	// DefaultNamespace is selected when the user logs in.
+	DefaultNamespace uint16 `json:"default_namespace"`
+	// Disabled users cannot log in; their open connections lose access.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
 // Settings are cluster-wide settings.
 type Settings struct {
 	Copies int `json:"copies"` // replicas per bucket, default 2
@@ -131,7 +164,9 @@ type State struct {
 	Nodes         []Node         `json:"nodes"`
 	Table         Table          `json:"table"`
 	Namespaces    []Namespace    `json:"namespaces"`
-	NSVersion     uint64         `json:"ns_version"` // bumped on every namespace change
+	NSVersion     uint64         `json:"ns_version"`    // bumped on every namespace change
+	Users         []User         `json:"users"`         // without password hashes
+	UsersVersion  uint64         `json:"users_version"` // bumped on every user change
 	Settings      Settings       `json:"settings"`
 	ConfigServers []ConfigServer `json:"config_servers"`
 	// Plan is the layout migration moves the table to (nil: none).
@@ -153,15 +188,17 @@ type Status struct {
 
 // HeartbeatRequest is sent by a data server every heartbeat interval.
 type HeartbeatRequest struct {
-	NodeID    string        `json:"node_id"`
-	Addr      string        `json:"addr"`
-	Internal  string        `json:"internal"`
-	HTTP      string        `json:"http"`
-	Zone      string        `json:"zone"`
-	Epoch     uint64        `json:"epoch"`      // table epoch the node holds
-	NSVersion uint64        `json:"ns_version"` // namespace version the node holds
-	Stats     NodeStats     `json:"stats"`
-	Uptime    time.Duration `json:"uptime"`
+	NodeID    string `json:"node_id"`
+	Addr      string `json:"addr"`
+	Internal  string `json:"internal"`
+	HTTP      string `json:"http"`
+	Zone      string `json:"zone"`
+	Epoch     uint64 `json:"epoch"`      // table epoch the node holds
+	NSVersion uint64 `json:"ns_version"` // namespace version the node holds
+	// UsersVersion is the version of the users the node holds.
+	UsersVersion uint64        `json:"users_version"`
+	Stats        NodeStats     `json:"stats"`
+	Uptime       time.Duration `json:"uptime"`
 	// Boot is random per process start. An in-memory node that restarts has
 	// lost its data: until a reply echoes its Boot (the config servers have
 	// taken it out of every bucket another replica holds) it serves nothing.
@@ -258,12 +295,16 @@ type NamespaceSample struct {
 
 // HeartbeatResponse carries what changed since the request's versions.
 type HeartbeatResponse struct {
-	Table      *Table        `json:"table,omitempty"`      // set when newer than Epoch
-	Nodes      []Node        `json:"nodes,omitempty"`      // set with Table: addresses of its nodes
-	Namespaces []Namespace   `json:"namespaces,omitempty"` // set when NSVersion is newer
-	NSVersion  uint64        `json:"ns_version"`
-	Leader     string        `json:"leader"` // leader's API address, to heartbeat it directly
-	Interval   time.Duration `json:"interval"`
+	Table      *Table      `json:"table,omitempty"`      // set when newer than Epoch
+	Nodes      []Node      `json:"nodes,omitempty"`      // set with Table: addresses of its nodes
+	Namespaces []Namespace `json:"namespaces,omitempty"` // set when NSVersion is newer
+	NSVersion  uint64      `json:"ns_version"`
+	// Users (with their password hashes) are set when UsersVersion is newer
+	// than the request's; an empty list then means no users.
+	Users        []User        `json:"users,omitempty"`
+	UsersVersion uint64        `json:"users_version"`
+	Leader       string        `json:"leader"` // leader's API address, to heartbeat it directly
+	Interval     time.Duration `json:"interval"`
 	// Boot echoes the request's Boot once the config servers have handled
 	// that incarnation; the reply then carries the table that reflects it.
 	Boot string `json:"boot,omitempty"`

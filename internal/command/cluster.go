@@ -30,8 +30,8 @@ var clusterSubs = map[string]*Spec{
 	"keyslot":         {Name: "cluster|keyslot", Arity: 3, Flags: FlagStale, Handler: cmdClusterKeySlot},
 	"myid":            {Name: "cluster|myid", Arity: 2, Flags: FlagStale, Handler: cmdClusterMyID},
 	"myshardid":       {Name: "cluster|myshardid", Arity: 2, Flags: FlagStale, Handler: cmdClusterMyShardID},
-	"countkeysinslot": {Name: "cluster|countkeysinslot", Arity: 3, Flags: FlagStale, Handler: cmdClusterCountKeys},
-	"getkeysinslot":   {Name: "cluster|getkeysinslot", Arity: 4, Flags: FlagStale, Handler: cmdClusterGetKeys},
+	"countkeysinslot": {Name: "cluster|countkeysinslot", Arity: 3, Flags: FlagStale | FlagDangerous, Handler: cmdClusterCountKeys},
+	"getkeysinslot":   {Name: "cluster|getkeysinslot", Arity: 4, Flags: FlagStale | FlagDangerous, Handler: cmdClusterGetKeys},
 	"help":            {Name: "cluster|help", Arity: 2, Flags: FlagStale, Handler: cmdClusterHelp},
 }
 

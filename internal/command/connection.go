@@ -1,13 +1,13 @@
 package command
 
 import (
-	"crypto/subtle"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"granary/internal/acl"
 	"granary/internal/tracking"
 )
 
@@ -99,7 +99,7 @@ func cmdHello(c *Ctx) {
 		}
 	}
 	if user != nil {
-		if msg := c.authenticate(user, pass); msg != "" {
+		if msg := c.login(user, pass); msg != "" {
 			c.Err(msg)
 			return
 		}
@@ -142,25 +142,6 @@ const (
 	errNoPassSet = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
 )
 
-// authenticate checks user and password (only the default user exists) and
-// marks the session authenticated. It returns an error reply or "".
-func (c *Ctx) authenticate(user, pass []byte) string {
-	if string(user) != "default" {
-		return errWrongPass
-	}
-	want := c.N.Config.RequirePass
-	// With no password configured the default user is "nopass": any password
-	// is accepted, as Redis does.
-	if want != "" && subtle.ConstantTimeCompare(pass, []byte(want)) != 1 {
-		return errWrongPass
-	}
-	if !c.S.Authed {
-		c.S.Authed = true
-		c.S.LimitsChanged = true
-	}
-	return ""
-}
-
 // AUTH [username] password
 func cmdAuth(c *Ctx) {
 	switch len(c.Args) {
@@ -169,12 +150,12 @@ func cmdAuth(c *Ctx) {
 			c.Err(errNoPassSet)
 			return
 		}
-		if msg := c.authenticate([]byte("default"), c.Args[1]); msg != "" {
+		if msg := c.login([]byte(acl.DefaultUser), c.Args[1]); msg != "" {
 			c.Err(msg)
 			return
 		}
 	case 3:
-		if msg := c.authenticate(c.Args[1], c.Args[2]); msg != "" {
+		if msg := c.login(c.Args[1], c.Args[2]); msg != "" {
 			c.Err(msg)
 			return
 		}
@@ -198,6 +179,10 @@ func cmdSelect(c *Ctx) {
 	}
 	if n < 0 || n > 65535 {
 		c.Err("ERR DB index is out of range")
+		return
+	}
+	if u := c.S.User; u != nil && !u.CanUse(uint16(n)) {
+		c.denyNamespace("select", uint16(n))
 		return
 	}
 	c.selectNS(uint16(n))
@@ -239,9 +224,12 @@ func cmdReset(c *Ctx) {
 	s.mu.Unlock()
 	s.Asking = false
 	c.W.Proto = 2
-	if c.N.Config.RequirePass != "" && s.Authed {
-		s.Authed = false
-		s.LimitsChanged = true
+	// Back to the default user: logged out when it has a password.
+	if c.N.Config.RequirePass != "" || s.User != nil {
+		c.logout()
+	}
+	if c.N.Config.RequirePass == "" {
+		c.setUser(nil, nil)
 	}
 	c.W.Simple("RESET")
 }
@@ -380,7 +368,7 @@ func sortSessions(ss []*Session) {
 // Fields Granary does not have are given Redis' values for an idle client.
 func appendClientLine(b []byte, s, self *Session, now int64) []byte {
 	s.mu.Lock()
-	name, proto, db, ro, sub := s.name, s.Proto, s.NSID, s.ReadOnly, s.Subscribed
+	name, proto, db, ro, sub, user := s.name, s.Proto, s.NSID, s.ReadOnly, s.Subscribed, s.userName
 	cl := s.client.Load()
 	s.mu.Unlock()
 	last, lastAt := s.Last()
@@ -437,7 +425,12 @@ func appendClientLine(b []byte, s, self *Session, now int64) []byte {
 	b = append(b, subN...)
 	b = append(b, " psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
 	b = append(b, last...)
-	b = append(b, " user=default redir="...)
+	b = append(b, " user="...)
+	if user == "" {
+		user = acl.DefaultUser
+	}
+	b = append(b, user...)
+	b = append(b, " redir="...)
 	b = strconv.AppendInt(b, redir, 10)
 	b = append(b, " resp="...)
 	b = strconv.AppendInt(b, int64(proto), 10)
@@ -529,7 +522,7 @@ func cmdClientKill(c *Ctx) {
 		case id != 0 && s.ID != id,
 			hasAddr && s.Addr != addr,
 			hasLAddr && s.LAddr != laddr,
-			hasUser && user != "default",
+			hasUser && user != s.UserName(),
 			typ != "" && typ != "normal",
 			maxAge != 0 && (now-s.Created)/1000 < maxAge,
 			skipMe && s == c.S:

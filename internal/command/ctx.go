@@ -5,6 +5,7 @@
 package command
 
 import (
+	"log/slog"
 	"time"
 
 	"granary/internal/engine"
@@ -85,7 +86,11 @@ type Node struct {
 	// Tracking is client-side caching's state (nil: not offered, e.g. on
 	// a config server).
 	Tracking *tracking.Table
-	table    atomicTable
+	// Log receives security events (failed logins, permission denials);
+	// nil: slog.Default().
+	Log   *slog.Logger
+	acl   nodeACL
+	table atomicTable
 }
 
 // scratchKeep is the largest c.Scratch kept between commands; a larger one,

@@ -30,6 +30,12 @@ func newTestServer(t testing.TB) string {
 // cluster mode, a quota...).
 func newTestServerWith(t testing.TB, fn func(*dataserver.Options)) string {
 	t.Helper()
+	return newTestDataServer(t, fn).Addr()
+}
+
+// newTestDataServer is newTestServerWith returning the server itself.
+func newTestDataServer(t testing.TB, fn func(*dataserver.Options)) *dataserver.DataServer {
+	t.Helper()
 	opts := dataserver.Options{
 		Listen:     "127.0.0.1:0",
 		Standalone: true,
@@ -43,7 +49,7 @@ func newTestServerWith(t testing.TB, fn func(*dataserver.Options)) string {
 		t.Fatalf("start data server: %v", err)
 	}
 	t.Cleanup(func() { ds.Close() })
-	return ds.Addr()
+	return ds
 }
 
 // dial returns a RESP2 go-redis client for addr, closed when the test ends.

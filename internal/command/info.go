@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&Spec{Name: "info", Arity: -1, Flags: FlagStale, Handler: cmdInfo})
+	register(&Spec{Name: "info", Arity: -1, Flags: FlagStale | FlagDangerous, Handler: cmdInfo})
 }
 
 // infoSections are INFO's sections in the order Redis prints them, and
@@ -314,6 +314,11 @@ func infoStats(b *strings.Builder, c *Ctx, st *infoState) {
 	line(b, "tracking_total_prefixes", ts.Prefixes)
 	line(b, "tracking_invalidations", ts.Invalidations)
 	line(b, "tracking_evicted_keys", ts.Evicted)
+	// Redis' names; a namespace denial is Granary's own (Redis denies keys).
+	as := c.N.ACLStats()
+	line(b, "acl_access_denied_auth", as.AuthFailures.Load())
+	line(b, "acl_access_denied_cmd", as.DeniedCmd.Load())
+	line(b, "acl_access_denied_namespace", as.DeniedNS.Load())
 }
 
 func infoReplication(b *strings.Builder, c *Ctx, _ *infoState) {

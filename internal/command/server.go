@@ -40,7 +40,7 @@ func init() {
 		&Spec{Name: "time", Arity: 1, Flags: FlagFast | FlagStale, Handler: cmdTime},
 		&Spec{Name: "config", Arity: -2, Flags: FlagAdmin, Subs: configSubs},
 		&Spec{Name: "flushdb", Arity: -1, Flags: FlagWrite, Handler: cmdFlushDB},
-		&Spec{Name: "flushall", Arity: -1, Flags: FlagWrite, Handler: cmdFlushAll},
+		&Spec{Name: "flushall", Arity: -1, Flags: FlagWrite | FlagDangerous, Handler: cmdFlushAll},
 	)
 }
 
@@ -113,6 +113,8 @@ func specCategories(sp *Spec) []string {
 	}
 	if sp.Flags&FlagAdmin != 0 {
 		out = append(out, "@admin", "@dangerous")
+	} else if sp.Flags&FlagDangerous != 0 {
+		out = append(out, "@dangerous")
 	}
 	if sp.FirstKey > 0 {
 		out = append(out, "@keyspace")

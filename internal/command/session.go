@@ -1,6 +1,7 @@
 package command
 
 import (
+	"granary/internal/acl"
 	"sync"
 	"sync/atomic"
 
@@ -22,6 +23,12 @@ type Session struct {
 	Asking        bool   // ASKING: next command may touch an importing bucket
 	Close         bool   // set by QUIT: close after the reply is flushed
 	LimitsChanged bool   // authentication changed; the reader's limits must follow
+	// User is the config-server user the session logged in as; nil: the
+	// default user (--requirepass), unrestricted. users is the set it was
+	// found in: when the node's set changes, the next command looks the
+	// user up again (acl.go).
+	User  *acl.User
+	users *acl.Users
 
 	// Pending are the entries the batch's replies wait for (sync
 	// namespaces); LeaseUntil is the earliest end of the primary leases the
@@ -56,8 +63,9 @@ type Session struct {
 	multi  *multiState
 	inExec bool
 
-	mu   sync.Mutex // guards name, read by CLIENT LIST from other goroutines
-	name string
+	mu       sync.Mutex // guards name and userName, read by CLIENT LIST from other goroutines
+	name     string
+	userName string // "" or "default": the default user
 
 	// Last command and its time, read by CLIENT LIST; atomics keep the hot
 	// path free of locks.
@@ -70,6 +78,16 @@ func (s *Session) Name() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.name
+}
+
+// UserName returns the name of the user the session is logged in as.
+func (s *Session) UserName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.userName == "" {
+		return acl.DefaultUser
+	}
+	return s.userName
 }
 
 // SetName sets the client name.

@@ -27,6 +27,11 @@ const (
 	FlagSubOK                     // allowed on a RESP2 connection subscribed to a channel
 	FlagTx                        // runs at once inside MULTI (MULTI EXEC DISCARD QUIT RESET)
 	FlagNoMulti                   // refused inside MULTI
+	// FlagDangerous puts a command in the admin class for users without
+	// the admin flag COMMAND shows (Redis' @dangerous category): it sees or
+	// changes more than the current namespace (FLUSHALL, INFO) or is an
+	// operator's tool (CLUSTER COUNTKEYSINSLOT/GETKEYSINSLOT, for resharding).
+	FlagDangerous
 )
 
 // Handler executes a command. It writes exactly one reply.
@@ -265,6 +270,10 @@ func Dispatch(c *Ctx) *Spec {
 	}
 	if !s.Authed && sp.Flags&FlagNoAuth == 0 {
 		c.W.Error("NOAUTH Authentication required.")
+		s.flagMulti()
+		return sp
+	}
+	if s.User != nil && sp.Flags&FlagNoAuth == 0 && !c.permitted(sp) {
 		s.flagMulti()
 		return sp
 	}

@@ -305,6 +305,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		Tracking: tracking.New(tracking.Options{}),
 	}
 	s.fsm = newFSM(log, s.node.SetTable) // publishes the empty table: CLUSTERDOWN until the first build
+	s.fsm.publishUsers = s.node.SetUsers
 
 	// Raft.
 	// A timeout on the file lock: a second server on the same directory

@@ -278,18 +278,7 @@ func TestFSMFailover(t *testing.T) {
 	}
 
 	// A snapshot keeps boots, terms and former holders.
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	g := newFSM(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restored(t, f)
 	if !reflect.DeepEqual(g.state(), f.state()) || g.rt.Terms != f.rt.Terms {
 		t.Fatal("restored state differs")
 	}

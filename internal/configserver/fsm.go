@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"granary/internal/acl"
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
 )
@@ -32,6 +33,9 @@ const (
 	opNSCreate    = "ns_create"    // Namespace
 	opNSUpdate    = "ns_update"    // Namespace
 	opNSDelete    = "ns_delete"    // NSID
+	opUserCreate  = "user_create"  // User, with its password hashed
+	opUserUpdate  = "user_update"  // User; no Hash keeps the password
+	opUserDelete  = "user_delete"  // ID: the user's name
 	opSettings    = "settings"     // Settings
 	opCSSet       = "cs_set"       // ConfigServer: record a config server's addresses
 	opCSRemove    = "cs_remove"    // ID: drop a config server's record
@@ -57,6 +61,7 @@ type entry struct {
 	NSID         uint16                   `json:"ns_id,omitempty"`
 	Settings     *clusterapi.Settings     `json:"settings,omitempty"`
 	ConfigServer *clusterapi.ConfigServer `json:"config_server,omitempty"`
+	User         *clusterapi.User         `json:"user,omitempty"`
 	// Boot and Peers: of an unreachable report.
 	Boot  string   `json:"boot,omitempty"`
 	Peers []string `json:"peers,omitempty"`
@@ -82,6 +87,9 @@ type fsm struct {
 	// publish receives each new routing view (the table with its nodes'
 	// addresses), in apply order. It may be nil.
 	publish func(*routing.Table)
+	// publishUsers receives the users after each change (set before the
+	// first entry is applied; may be nil).
+	publishUsers func(*acl.Users)
 
 	mu         sync.RWMutex
 	nodes      map[string]clusterapi.Node
@@ -89,8 +97,12 @@ type fsm struct {
 	rt         *routing.Table // table joined with the node records
 	namespaces map[uint16]clusterapi.Namespace
 	nsVersion  uint64
-	settings   clusterapi.Settings
-	servers    map[string]clusterapi.ConfigServer
+	// users by name, with their password hashes; usersVersion is bumped on
+	// every change.
+	users        map[string]clusterapi.User
+	usersVersion uint64
+	settings     clusterapi.Settings
+	servers      map[string]clusterapi.ConfigServer
 	// former holds, per node id, the buckets the node was taken out of
 	// because it failed (down, restarted, unreachable from the primary) and
 	// that have not been given back to it or brought to their full copy
@@ -114,6 +126,8 @@ func (f *fsm) reset() {
 	f.table = clusterapi.Table{Nodes: []string{}, Ranges: []clusterapi.Range{}}
 	f.namespaces = map[uint16]clusterapi.Namespace{}
 	f.nsVersion = 0
+	f.users = map[string]clusterapi.User{}
+	f.usersVersion = 0
 	f.settings = clusterapi.Settings{}
 	f.servers = map[string]clusterapi.ConfigServer{}
 	f.former = map[string]*bucketSet{}
@@ -131,7 +145,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return errf(http.StatusBadRequest, "undecodable log entry: %v", err)
 	}
 	f.mu.Lock()
-	epoch := f.table.Epoch
+	epoch, usersVersion := f.table.Epoch, f.usersVersion
 	routingChanged, err := f.apply(&e)
 	f.applied = l.Index
 	if err == nil && f.table.Epoch != epoch {
@@ -139,6 +153,9 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	if routingChanged {
 		f.refreshRouting()
+	}
+	if f.usersVersion != usersVersion {
+		f.refreshUsers()
 	}
 	f.mu.Unlock()
 	if err != nil {
@@ -323,6 +340,9 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		delete(f.namespaces, e.NSID)
 		f.nsVersion++
 		return false, nil
+
+	case opUserCreate, opUserUpdate, opUserDelete:
+		return false, f.applyUser(e)
 
 	case opSettings:
 		if e.Settings == nil || e.Settings.Copies < 1 || e.Settings.MinNodes < 0 {
@@ -600,6 +620,8 @@ func (f *fsm) stateLocked() clusterapi.State {
 		Table:         cloneTable(f.table),
 		Namespaces:    sortedValues(f.namespaces, func(n clusterapi.Namespace) uint16 { return n.ID }),
 		NSVersion:     f.nsVersion,
+		Users:         redacted(f.users),
+		UsersVersion:  f.usersVersion,
 		Settings:      f.settings,
 		ConfigServers: sortedValues(f.servers, func(c clusterapi.ConfigServer) string { return c.ID }),
 		Plan:          f.planCopy(),
@@ -698,12 +720,16 @@ type snapshotState struct {
 	clusterapi.State
 	// Former: node id → the buckets it formerly held, as [first, last] runs.
 	Former map[string][][2]int `json:"former,omitempty"`
+	// UserRecords are the users with their password hashes (State.Users
+	// has none).
+	UserRecords []clusterapi.User `json:"user_records,omitempty"`
 }
 
 // Snapshot captures the state as JSON (small: nodes, ranges, namespaces).
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	st := snapshotState{State: f.stateLocked(), Former: map[string][][2]int{}}
+	st := snapshotState{State: f.stateLocked(), Former: map[string][][2]int{},
+		UserRecords: sortedValues(f.users, func(u clusterapi.User) string { return u.Name })}
 	for id, set := range f.former {
 		st.Former[id] = set.ranges()
 	}
@@ -733,6 +759,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.namespaces[ns.ID] = ns
 	}
 	f.nsVersion = st.NSVersion
+	for _, u := range st.UserRecords {
+		f.users[u.Name] = u
+	}
+	f.usersVersion = st.UsersVersion
 	f.settings = st.Settings
 	if st.Plan != nil {
 		t := cloneTable(*st.Plan)
@@ -753,6 +783,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	f.refreshRouting()
+	f.refreshUsers()
 	return nil
 }
 

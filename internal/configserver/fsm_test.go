@@ -37,6 +37,31 @@ func applyEntry(t *testing.T, f *fsm, idx uint64, e entry) error {
 	return r.(error)
 }
 
+// snapshotOf returns a snapshot of f as persisted.
+func snapshotOf(t *testing.T, f *fsm) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	return sink.Bytes()
+}
+
+// restored returns a new state machine restored from a snapshot of f.
+func restored(t *testing.T, f *fsm) *fsm {
+	t.Helper()
+	g := newFSM(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotOf(t, f)))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func TestFSMSnapshotRestore(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var published *routing.Table
@@ -115,22 +140,14 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatalf("nodes %+v epoch %d", st.Nodes, st.Table.Epoch)
 	}
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sink memSink
-	if err := snap.Persist(&sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
+	snap := snapshotOf(t, f)
 	// Changes after the snapshot do not leak into it.
 	must(entry{Type: opNSDelete, NSID: 2})
 
 	var published2 *routing.Table
 	g := newFSM(log, func(rt *routing.Table) { published2 = rt })
 	g.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: []byte(`{"type":"ns_create","namespace":{"id":9,"name":"stale","engine":"mem","ack":"async"}}`)})
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
 	}
 	if got := g.state(); !reflect.DeepEqual(got, st) {

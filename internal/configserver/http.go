@@ -79,6 +79,11 @@ func (s *Server) initHTTP() {
 	mux.HandleFunc("POST /v1/namespaces", s.leaderOnly(s.handleNSCreate))
 	mux.HandleFunc("PUT /v1/namespaces/{id}", s.leaderOnly(s.handleNSUpdate))
 	mux.HandleFunc("DELETE /v1/namespaces/{id}", s.leaderOnly(s.handleNSDelete))
+	mux.HandleFunc("GET /v1/users", s.handleUsers)
+	mux.HandleFunc("GET /v1/users/{name}", s.handleUser)
+	mux.HandleFunc("POST /v1/users", s.leaderOnly(s.handleUserCreate))
+	mux.HandleFunc("PUT /v1/users/{name}", s.leaderOnly(s.handleUserUpdate))
+	mux.HandleFunc("DELETE /v1/users/{name}", s.leaderOnly(s.handleUserDelete))
 	mux.HandleFunc("GET /v1/config-servers", s.handleConfigServers)
 	mux.HandleFunc("POST /v1/config-servers", s.leaderOnly(s.handleCSAdd))
 	mux.HandleFunc("DELETE /v1/config-servers/{id}", s.leaderOnly(s.handleCSRemove))
@@ -287,6 +292,12 @@ func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clus
 	out.NSVersion = f.nsVersion
 	if req.NSVersion < f.nsVersion {
 		out.Namespaces = sortedValues(f.namespaces, func(n clusterapi.Namespace) uint16 { return n.ID })
+	}
+	// Users go whenever the node's version differs (not only when older):
+	// a node that heartbeats a rebuilt cluster must not keep old users.
+	out.UsersVersion = f.usersVersion
+	if req.UsersVersion != f.usersVersion {
+		out.Users = sortedValues(f.users, func(u clusterapi.User) string { return u.Name })
 	}
 	f.mu.RUnlock()
 	return out, nil

@@ -3,6 +3,7 @@ package dataserver
 import (
 	"context"
 	"errors"
+	"granary/internal/acl"
 	"log/slog"
 	"net"
 	"net/http"
@@ -101,8 +102,9 @@ type cluster struct {
 	leader  string // leader's address, as the last reply said
 	lastOK  string // last address that answered
 
-	interval  time.Duration
-	nsVersion uint64
+	interval     time.Duration
+	nsVersion    uint64
+	usersVersion uint64
 	// boot is this process's incarnation; acked once a reply echoed it.
 	// Until then the node installs no table: it may have lost data the
 	// table still credits it with.
@@ -265,14 +267,15 @@ func (c *cluster) send(ctx context.Context, req *clusterapi.HeartbeatRequest) (*
 func (c *cluster) request() *clusterapi.HeartbeatRequest {
 	n := c.d.node
 	req := &clusterapi.HeartbeatRequest{
-		NodeID:    n.ID,
-		Addr:      c.addr,
-		HTTP:      c.http,
-		Zone:      c.zone,
-		Epoch:     n.Table().Epoch,
-		NSVersion: c.nsVersion,
-		Uptime:    time.Since(n.Started),
-		Boot:      c.boot,
+		NodeID:       n.ID,
+		Addr:         c.addr,
+		HTTP:         c.http,
+		Zone:         c.zone,
+		Epoch:        n.Table().Epoch,
+		NSVersion:    c.nsVersion,
+		UsersVersion: c.usersVersion,
+		Uptime:       time.Since(n.Started),
+		Boot:         c.boot,
 	}
 	if !c.acked {
 		req.Epoch = 0 // the reply that acknowledges the boot carries the table
@@ -321,6 +324,21 @@ func (c *cluster) apply(r *clusterapi.HeartbeatResponse) {
 	if changed {
 		c.applyQuotas()
 	}
+	if r.UsersVersion != c.usersVersion {
+		c.applyUsers(r.Users, r.UsersVersion)
+	}
+}
+
+// applyUsers installs the config servers' users: sessions logged in as one
+// follow its new definition from their next command.
+func (c *cluster) applyUsers(list []clusterapi.User, version uint64) {
+	us, err := acl.Compile(list, version)
+	if err != nil {
+		c.log.Error("config servers sent users that cannot be used", "version", version, "err", err)
+	}
+	c.d.node.SetUsers(us)
+	c.usersVersion = version
+	c.log.Info("users", "version", version, "defined", us.Len())
 }
 
 // applyTable publishes a newer table; it reports whether it did.

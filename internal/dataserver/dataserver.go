@@ -244,6 +244,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		Started:    time.Now(),
 		Repl:       repl,
 		Tracking:   trk,
+		Log:        opts.Logger,
 	}
 	self := routing.Node{ID: id, Host: host, Port: port, Zone: opts.Zone}
 	if clustered {

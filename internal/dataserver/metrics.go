@@ -22,6 +22,7 @@ type collector struct {
 	netIn, netOut                              *prometheus.Desc
 	trkClients, trkKeys, trkItems, trkPrefixes *prometheus.Desc
 	trkInvalidations, trkEvicted               *prometheus.Desc
+	authFailures, denied, users                *prometheus.Desc
 }
 
 func newCollector(node *command.Node) *collector {
@@ -57,13 +58,18 @@ func newCollector(node *command.Node) *collector {
 		trkPrefixes:      d("tracking_prefixes", "Distinct BCAST prefixes registered."),
 		trkInvalidations: d("tracking_invalidations_total", "Invalidation messages sent to tracking clients."),
 		trkEvicted:       d("tracking_evicted_keys_total", "Keys forgotten, and their readers invalidated, to stay within tracking-table-max-keys."),
+
+		authFailures: d("auth_failures_total", "Failed logins (AUTH, HELLO AUTH): unknown user, wrong password or user disabled."),
+		denied:       d("acl_denied_total", "Commands refused with NOPERM, by reason: command (class not granted) or namespace (not granted).", "reason"),
+		users:        d("acl_users", "Users received from the config servers."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations, c.batches, c.batchSeconds,
 		c.items, c.bytes, c.quota, c.throttled, c.maxOps, c.maxBytes, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
-		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted} {
+		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted,
+		c.authFailures, c.denied, c.users} {
 		ch <- d
 	}
 }
@@ -110,4 +116,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.trkPrefixes, float64(ts.Prefixes))
 	counter(c.trkInvalidations, float64(ts.Invalidations))
 	counter(c.trkEvicted, float64(ts.Evicted))
+	as := c.node.ACLStats()
+	counter(c.authFailures, float64(as.AuthFailures.Load()))
+	counter(c.denied, float64(as.DeniedCmd.Load()), "command")
+	counter(c.denied, float64(as.DeniedNS.Load()), "namespace")
+	gauge(c.users, float64(c.node.Users().Len()))
 }

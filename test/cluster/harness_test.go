@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -310,6 +311,9 @@ type clusterOpts struct {
 	copies   int      // replicas per bucket; 0: the config server's default
 	minNodes int      // data servers needed for the first table; 0: data
 	dataArgs []string // extra flags of every data server
+	// requirePass is the data servers' --requirepass; the harness's own
+	// probes (oneShot) log in with it.
+	requirePass string
 }
 
 // cluster is a running Granary cluster.
@@ -343,6 +347,11 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		os.RemoveAll(dir)
 	})
 	c := &cluster{dir: dir, opts: o}
+	if o.requirePass != "" {
+		c.opts.dataArgs = append(slices.Clone(o.dataArgs), "--requirepass", o.requirePass)
+		probePassword = o.requirePass
+		t.Cleanup(func() { probePassword = "" })
+	}
 	ports := freePorts(t, 3*o.configs)
 	var peers []string
 	for i := 0; i < o.configs; i++ {
@@ -671,10 +680,14 @@ func plainClient(t *testing.T, addr string, proto int) *redis.Client {
 	return c
 }
 
+// probePassword is the password oneShot logs in with: the --requirepass of
+// the running cluster's data servers ("" none). Tests run one at a time.
+var probePassword string
+
 // oneShot runs one query on a fresh single-connection client, bounded to 2 s.
 func oneShot[T any](addr string, query func(context.Context, *redis.Client) (T, error)) (T, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, PoolSize: 1})
+		ReadTimeout: 2 * time.Second, PoolSize: 1, Password: probePassword})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
