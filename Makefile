@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart bench-migrate fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -94,6 +94,9 @@ bench-disk-scale: deps build ## disk engine throughput at 1M, 10M and 50M keys, 
 
 bench-disk-restart: deps build ## restart of a data server holding N keys on disk: time to serve, replay vs snapshot
 	bench/disk-restart.sh
+
+bench-migrate: deps build ## scale 3 -> 4 nodes under load, Redis Cluster rebalance vs granary ctl rebalance: MB/s, client p99 before and during
+	bench/migrate.sh
 
 bench-hotkey: deps build ## client-side caching: one key read by 50 goroutines through rueidis, cache on / off, Redis as reference
 	bench/hotkey.sh

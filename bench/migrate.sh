@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Scaling out under load: a 3-master Redis Cluster and a Granary cluster of
+# one config server and 3 data servers (copies 1 on both: the same data, the
+# same moves), each loaded with the same data; then a fourth node joins and
+# the buckets (slots) are rebalanced onto it while a client measures latency.
+#
+# Redis: redis-cli --cluster add-node, then
+#        redis-cli --cluster rebalance --cluster-use-empty-masters
+#        (key by key with MIGRATE, --cluster-pipeline $REDIS_PIPELINE).
+# Granary: granary data (joins by --auto-add), then granary ctl rebalance --wait
+#        (learners fed with snapshots and the log, flipped in; --move-rate
+#        $MOVE_RATE per link).
+#
+# Printed per cluster: data moved (the new node's used_memory afterwards),
+# migration time and MB/s, and the client's p99 before and during the move
+# (bench/latency: go-redis ClusterClient, RATE ops/s, 10% SETs) with their
+# ratio (target for Granary: p99 during <= 3 x before), plus errors the
+# client saw after go-redis' own retries. Then Granary/Redis ratios.
+#
+# Environment (defaults in brackets):
+#   DATA_MB    data loaded, MB of values [4096]: a quarter of it moves
+#   VALUE      bytes per value [1024]
+#   RATE       probe operations per second [2000]
+#   BEFORE     seconds of probe before the move [15]
+#   MOVE_RATE  granary data --move-rate [0: unlimited]
+#   REDIS_PIPELINE  keys per MIGRATE of redis-cli --cluster rebalance [10]
+#   GRANARY_PROCS, GRANARY_ARGS, REDIS_ARGS, GRANARY_BIN: see lib.sh
+#
+# Quick run: DATA_MB=256 bench/migrate.sh (a smoke test; use >= 4096 for the
+# issue's 1 GB moved).
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+# The shared cluster helpers read these; this script runs no redis-benchmark
+# comparison of its own.
+N=${N:-0} CLIENTS=${CLIENTS:-50} PIPELINE=${PIPELINE:-16} KEYSPACE=${KEYSPACE:-0}
+TESTS=${TESTS:-set} ROUNDS=${ROUNDS:-2} ENTRY=${ENTRY:-config} TIMEOUT=${TIMEOUT:-1800}
+WARMUP=0 PROBE_TIMEOUT=${PROBE_TIMEOUT:-30}
+# shellcheck source=bench/cluster_lib.sh
+source "$(dirname "$0")/cluster_lib.sh"
+
+DATA_MB=${DATA_MB:-4096}
+VALUE=${VALUE:-1024}
+RATE=${RATE:-2000}
+BEFORE=${BEFORE:-15}
+MOVE_RATE=${MOVE_RATE:-0}
+REDIS_PIPELINE=${REDIS_PIPELINE:-10}
+KEYS=$((DATA_MB * 1024 * 1024 / VALUE))
+
+LATENCY_BIN=$WORKDIR/latency
+go build -o "$LATENCY_BIN" "$ROOT/bench/latency" || die "cannot build bench/latency"
+
+# load P: KEYS keys key:000000000000.. with VALUE-byte values, every one
+# written (redis-benchmark's -r draws at random: a sequential pass instead).
+load() {
+  local -n _entry=${1}_ENTRY
+  log "loading $KEYS keys of $VALUE bytes into ${1,,}"
+  run_wait timeout "$TIMEOUT" "$REDIS_BENCHMARK" --cluster -h 127.0.0.1 -p "$_entry" -c 50 -P 16 \
+    -t set -d "$VALUE" -r "$KEYS" -n "$((KEYS * 2))" -q >/dev/null 2>"$WORKDIR/load-$1.err" ||
+    die "loading ${1,,} failed: $(tail -3 "$WORKDIR/load-$1.err")"
+}
+
+# used_mb PORT: used_memory of the node at PORT, in MB.
+used_mb() {
+  cli "$1" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { printf "%.0f", $2 / 1048576 }'
+}
+
+# probe P SECONDS OUT: the latency probe against cluster P for SECONDS (0:
+# until killed), its line in OUT.
+probe() {
+  local -n _entry=${1}_ENTRY
+  local d=$2s
+  [[ $2 == 0 ]] && d=24h
+  "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" >"$3" 2>"$3.err"
+}
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
+
+# measure P NAME CMD...: probe before, then CMD (the move) with the probe
+# running; records the figures under NAME.
+declare -A MOVED SECS P99B P99D ERRB ERRD
+measure() {
+  local p=$1 name=$2 t0 t1 pid
+  shift 2
+  log "$name: $BEFORE s of probe before the move"
+  probe "$p" "$BEFORE" "$WORKDIR/$name-before.txt"
+  probe "$p" 0 "$WORKDIR/$name-during.txt" &
+  pid=$!
+  sleep 1
+  t0=$(date +%s.%N)
+  "$@" >"$WORKDIR/$name-move.log" 2>&1 || { KEEP_WORKDIR=1; tail "$WORKDIR/$name-move.log" >&2; die "$name: the move failed"; }
+  t1=$(date +%s.%N)
+  kill -INT "$pid" && wait "$pid" || true
+  SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  P99B[$name]=$(field p99_ms "$WORKDIR/$name-before.txt") ERRB[$name]=$(field errors "$WORKDIR/$name-before.txt")
+  P99D[$name]=$(field p99_ms "$WORKDIR/$name-during.txt") ERRD[$name]=$(field errors "$WORKDIR/$name-during.txt")
+  log "$name: moved in ${SECS[$name]} s; before: $(cat "$WORKDIR/$name-before.txt"); during: $(cat "$WORKDIR/$name-during.txt")"
+}
+
+redis_move() {
+  local new=$1
+  "$REDIS_CLI" --cluster add-node "127.0.0.1:$new" "127.0.0.1:$REDIS_ENTRY" >/dev/null &&
+    sleep 2 &&
+    "$REDIS_CLI" --cluster rebalance "127.0.0.1:$REDIS_ENTRY" --cluster-use-empty-masters \
+      --cluster-pipeline "$REDIS_PIPELINE"
+}
+
+granary_move() {
+  gctl GRANARY rebalance --wait -q --max-wait 1h
+}
+
+# --- Redis Cluster
+start_redis_cluster 3
+load REDIS
+start_redis_node
+REDIS_NEW=${REDIS_PORTS[3]}
+measure REDIS redis redis_move "$REDIS_NEW"
+MOVED[redis]=$(used_mb "$REDIS_NEW")
+for pid in "${REDIS_PIDS[@]}"; do stop_pid "$pid"; done
+
+# --- Granary
+if [[ $MOVE_RATE != 0 ]]; then GRANARY_ARGS="$GRANARY_ARGS --move-rate $MOVE_RATE"; fi
+start_granary_cluster GRANARY granary 1 0
+probe_cluster GRANARY
+load GRANARY
+start_granary_data GRANARY z1 0
+GRANARY_NEW=${GRANARY_PORTS[3]}
+# It joins by --auto-add: wait until the config server lists it up.
+for _ in $(seq 1 100); do
+  gctl GRANARY nodes | grep -q "127.0.0.1:$GRANARY_NEW .* up " && break
+  sleep 0.2
+done
+measure GRANARY granary granary_move
+MOVED[granary]=$(used_mb "$GRANARY_NEW")
+sed 's/^/  /' "$WORKDIR/granary-move.log" >&2
+
+echo
+printf 'Scaling out 3 -> 4 nodes under load: %d keys x %d bytes (%d MB), probe %d ops/s, load average %s\n' \
+  "$KEYS" "$VALUE" "$DATA_MB" "$RATE" "$(loadavg)"
+printf '%-8s %10s %8s %8s %12s %12s %8s %14s\n' cluster "moved MB" seconds "MB/s" "p99 before" "p99 during" ratio "errors b/d"
+for c in redis granary; do
+  mbs=$(awk -v m="${MOVED[$c]}" -v s="${SECS[$c]}" 'BEGIN { printf "%.1f", s > 0 ? m / s : 0 }')
+  r=$(awk -v a="${P99B[$c]}" -v b="${P99D[$c]}" 'BEGIN { printf "%.2f", a > 0 ? b / a : 0 }')
+  printf '%-8s %10s %8s %8s %10s ms %10s ms %8s %14s\n' "$c" "${MOVED[$c]}" "${SECS[$c]}" "$mbs" "${P99B[$c]}" "${P99D[$c]}" "$r" "${ERRB[$c]}/${ERRD[$c]}"
+done
+gr=$(awk -v a="${P99B[granary]}" -v b="${P99D[granary]}" 'BEGIN { print (a > 0 && b / a <= 3) ? "met" : "NOT met" }')
+printf 'Granary p99 during / before <= 3: %s\n' "$gr"
+printf 'Granary/Redis: migration time %s, MB/s %s\n' \
+  "$(awk -v g="${SECS[granary]}" -v r="${SECS[redis]}" 'BEGIN { printf "%.2f", r > 0 ? g / r : 0 }')" \
+  "$(awk -v g="${MOVED[granary]}" -v gs="${SECS[granary]}" -v r="${MOVED[redis]}" -v rs="${SECS[redis]}" 'BEGIN { printf "%.2f", (r * gs) > 0 ? (g / gs) / (r / rs) : 0 }')"
