@@ -86,6 +86,9 @@ type Options struct {
 	// waiting before it is closed (0 = tracking.DefaultOutboxLimit).
 	TrackingMaxKeys int64
 	PushLimit       int
+
+	// DebugCommands enables commands for tests only (GRANARY.DEBUG-SETLOCAL).
+	DebugCommands bool
 }
 
 // DataServer is a running data server.
@@ -224,11 +227,12 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	node := &command.Node{
 		ID: id,
 		Config: command.Config{
-			RequirePass:  opts.RequirePass,
-			MaxClients:   opts.MaxClients,
-			Standalone:   opts.Standalone,
-			Port:         port,
-			ProtoMaxBulk: resp.DefaultLimits.MaxBulk,
+			RequirePass:   opts.RequirePass,
+			MaxClients:    opts.MaxClients,
+			Standalone:    opts.Standalone,
+			Port:          port,
+			ProtoMaxBulk:  resp.DefaultLimits.MaxBulk,
+			DebugCommands: opts.DebugCommands,
 		},
 		Namespaces: reg,
 		Started:    time.Now(),

@@ -40,11 +40,13 @@ type link struct {
 	sig     string        // buckets and terms the current connection serves
 	kick    chan struct{} // reconnect with the new configuration
 	cancel  context.CancelFunc
+
+	resync resyncQueue // buckets to send again as snapshots (repairs)
 }
 
 func newLink(r *Replicator, peer string) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1)}
+	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), resync: newResyncQueue()}
 	l.lastOK.Store(Mono())
 	go l.run(ctx)
 	return l
@@ -288,6 +290,10 @@ func (l *link) session(ctx context.Context) error {
 			return errKicked
 		case <-ping.C:
 			if err := s.ping(); err != nil {
+				return err
+			}
+		case <-l.resync.wake:
+			if err := s.resend(inSet); err != nil {
 				return err
 			}
 		case <-wake:

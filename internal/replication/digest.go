@@ -1,0 +1,64 @@
+package replication
+
+import (
+	"time"
+
+	"granary/internal/engine"
+)
+
+// BucketDigest is one replica's summary of a bucket (anti-entropy): where
+// in the bucket's history it was taken and a digest per namespace.
+type BucketDigest struct {
+	Bucket uint16
+	LSN    uint64 // last entry applied when the digest was taken
+	Term   uint64 // term of that entry
+	Held   bool   // the copy is a caught-up prefix of the bucket's history
+	NS     []NSDigest
+}
+
+// NSDigest is one namespace's part of a BucketDigest.
+type NSDigest struct {
+	ID uint16
+	engine.Digest
+	// Evicts is set when the namespace's engine on this node has evicted
+	// items (a memory quota): evictions are not replicated, so its copies
+	// may legitimately differ.
+	Evicts bool
+}
+
+// Digests summarises this node's copies of buckets, in namespace ns only
+// when ns >= 0, each under its bucket's lock so that the digest and the LSN
+// agree. Items that expire at or before cutoff (Unix ms) are left out;
+// namespaces without items of a bucket (and no evictions) are left out of
+// its list.
+func (r *Replicator) Digests(buckets []uint16, ns int, cutoff int64) []BucketDigest {
+	type nsInfo struct {
+		id     uint16
+		e      engine.Engine
+		evicts bool
+	}
+	var nss []nsInfo
+	for _, n := range r.namespaces() {
+		if ns < 0 || int(n.ID) == ns {
+			e := inner(n.Engine)
+			nss = append(nss, nsInfo{n.ID, e, e.Stats().Evictions > 0})
+		}
+	}
+	out := make([]BucketDigest, len(buckets))
+	for i, b := range buckets {
+		bs := &r.b[b]
+		now := time.Now().UnixMilli()
+		bs.mu.Lock()
+		d := BucketDigest{Bucket: b, LSN: bs.lsn.Load(), Term: bs.lastTerm(), Held: bs.held}
+		for _, n := range nss {
+			nd := NSDigest{ID: n.id, Digest: engine.DigestBucket(n.e, b, now, max(cutoff, now)), Evicts: n.evicts}
+			if nd.Count > 0 || nd.Evicts {
+				d.NS = append(d.NS, nd)
+			}
+		}
+		bs.mu.Unlock()
+		out[i] = d
+	}
+	r.stats.Digests.Add(uint64(len(buckets)))
+	return out
+}
