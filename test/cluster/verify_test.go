@@ -1,0 +1,171 @@
+//go:build e2e
+
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"granary/internal/clusterapi"
+	"granary/internal/routing"
+)
+
+// verifyCount returns the number on a "name: N" line of granary ctl verify's
+// report.
+func verifyCount(t *testing.T, out, name string) int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `:\s+(\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no %q line in the report:\n%s", name, out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestVerifyAndRepair: three data servers (copies 2) loaded by a go-redis
+// cluster client; `granary ctl verify` finds every bucket's replicas equal.
+// Two secondaries' copies are then changed behind replication's back (the
+// test-only GRANARY.DEBUG-SETLOCAL of --enable-debug-commands: one key
+// overwritten, one added): verify finds exactly those buckets different and
+// exits non-zero, `verify --repair` has their primaries send snapshots, and
+// verify finds everything equal again, with the secondaries' values back to
+// the primaries'.
+func TestVerifyAndRepair(t *testing.T) {
+	c := startCluster(t, clusterOpts{configs: 1, data: 3, autoAdd: true, dataArgs: []string{"--enable-debug-commands"}})
+	cc := newClusterClient(t, c.cfg[0].resp)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	const n = 3000
+	for i := 0; i < n; i += 100 {
+		_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j := i; j < i+100; j++ {
+				k := "vf:" + strconv.Itoa(j)
+				switch j % 3 {
+				case 0:
+					p.Set(ctx, k, randValue(k), 0)
+				case 1:
+					p.Set(ctx, k, randValue(k), time.Hour)
+				default:
+					p.HSet(ctx, k, "a", j, "b", randValue(k))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("load: %v", err)
+		}
+	}
+
+	out := c.mustCtl(t, "verify")
+	t.Logf("verify on a healthy cluster:\n%s", out)
+	if got := verifyCount(t, out, "buckets checked"); got != routing.Buckets {
+		t.Fatalf("checked %d buckets, want %d", got, routing.Buckets)
+	}
+	if eq := verifyCount(t, out, "equal"); eq != routing.Buckets {
+		t.Fatalf("%d buckets equal, want all", eq)
+	}
+
+	// Damage two secondaries' copies.
+	st, err := c.api.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := clusterapi.ToRouting(&st.Table, st.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrOf := map[string]string{}
+	for _, nd := range st.Nodes {
+		addrOf[nd.ID] = nd.Addr
+	}
+	secondary := func(key string) (bucket uint16, addr string) {
+		b := routing.Bucket([]byte(key))
+		reps := rt.Replicas[b]
+		if len(reps) < 2 {
+			t.Fatalf("bucket %d has %d replicas", b, len(reps))
+		}
+		return b, addrOf[rt.Nodes[reps[1]].ID]
+	}
+	overwritten, added := "vf:0", "vf:extra"
+	b1, sec1 := secondary(overwritten)
+	b2, sec2 := secondary(added)
+	if b1 == b2 {
+		t.Fatalf("keys %q and %q share bucket %d", overwritten, added, b1)
+	}
+	want, err := cc.Get(ctx, overwritten).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct{ addr, key string }{{sec1, overwritten}, {sec2, added}} {
+		if err := plainClient(t, d.addr, 2).Do(ctx, "GRANARY.DEBUG-SETLOCAL", d.key, "damaged").Err(); err != nil {
+			t.Fatalf("GRANARY.DEBUG-SETLOCAL on %s: %v", d.addr, err)
+		}
+	}
+
+	out, err = c.ctl("verify")
+	t.Logf("verify after the damage:\n%s", out)
+	if err == nil {
+		t.Fatal("verify exited 0 with two buckets damaged")
+	}
+	if got := verifyCount(t, out, "different"); got != 2 {
+		t.Fatalf("%d buckets different, want 2", got)
+	}
+	for _, b := range []uint16{b1, b2} {
+		if !strings.Contains(out, fmt.Sprintf("different bucket %d at LSN", b)) {
+			t.Fatalf("bucket %d not reported", b)
+		}
+	}
+
+	out = c.mustCtl(t, "verify", "--repair")
+	t.Logf("verify --repair:\n%s", out)
+	if got := verifyCount(t, out, "repaired"); got != 2 {
+		t.Fatalf("repaired %d buckets, want 2", got)
+	}
+	if got := verifyCount(t, out, "still different"); got != 0 {
+		t.Fatalf("%d buckets still different after the repair", got)
+	}
+
+	out = c.mustCtl(t, "verify")
+	if eq := verifyCount(t, out, "equal"); eq != routing.Buckets {
+		t.Fatalf("after the repair %d buckets equal, want all:\n%s", eq, out)
+	}
+	// The secondaries hold the primaries' data again (READONLY reads).
+	ro := plainClient(t, sec1, 2)
+	if got, err := readOnlyGet(ctx, ro, overwritten); err != nil || got != want {
+		t.Fatalf("secondary's %q after the repair: %q, %v; want %q", overwritten, got, err, want)
+	}
+	if _, err := readOnlyGet(ctx, plainClient(t, sec2, 2), added); err != redis.Nil {
+		t.Fatalf("secondary still has the added key %q after the repair (err %v)", added, err)
+	}
+	var digests, repairs float64
+	for _, ds := range c.data {
+		d, err1 := metric(ds.http, "granary_repl_digests_total")
+		r, err2 := metric(ds.http, "granary_repl_repairs_total")
+		if err1 != nil || err2 != nil {
+			t.Fatalf("metrics of %s: %v, %v", ds.name, err1, err2)
+		}
+		digests += d
+		repairs += r
+	}
+	if repairs != 2 || digests < 4*2*routing.Buckets {
+		t.Fatalf("metrics: %v repairs (want 2), %v digests (want at least %d)", repairs, digests, 4*2*routing.Buckets)
+	}
+}
+
+// readOnlyGet reads key from a secondary's own copy.
+func readOnlyGet(ctx context.Context, c *redis.Client, key string) (string, error) {
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.ReadOnly(ctx).Err(); err != nil {
+		return "", err
+	}
+	return conn.Get(ctx, key).Result()
+}
