@@ -44,10 +44,6 @@ func parseBuckets(args [][]byte) ([]uint16, error) {
 const errClusterOnly = "ERR replication is off on this server (standalone): nothing to verify"
 
 func cmdDigest(c *Ctx) {
-	if c.N.Repl == nil {
-		c.Err(errClusterOnly)
-		return
-	}
 	cutoff, ok := parseInt(c.Args[1])
 	if !ok || cutoff < 0 {
 		c.Err("ERR invalid cutoff: want Unix milliseconds")
@@ -65,6 +61,10 @@ func cmdDigest(c *Ctx) {
 	buckets, err := parseBuckets(c.Args[3:])
 	if err != nil {
 		c.Err(err.Error())
+		return
+	}
+	if c.N.Repl == nil {
+		c.Err(errClusterOnly)
 		return
 	}
 	ds := c.N.Repl.Digests(buckets, ns, cutoff)
@@ -98,13 +98,13 @@ func boolInt(b bool) int64 {
 }
 
 func cmdResync(c *Ctx) {
-	if c.N.Repl == nil {
-		c.Err(errClusterOnly)
-		return
-	}
 	buckets, err := parseBuckets(c.Args[2:])
 	if err != nil {
 		c.Err(err.Error())
+		return
+	}
+	if c.N.Repl == nil {
+		c.Err(errClusterOnly)
 		return
 	}
 	if err := c.N.Repl.Resync(string(c.Args[1]), buckets); err != nil {
