@@ -45,7 +45,7 @@ bucket could not be compared.`,
 		Example: `  granary ctl verify
   granary ctl verify --buckets 0-1023 --namespace 2
   granary ctl verify --repair
-  granary ctl --json verify | jq '.Different'`,
+  granary ctl --json verify | jq '.different'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			first, last, err := parseBucketRange(buckets)

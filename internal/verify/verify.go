@@ -20,8 +20,8 @@ import (
 
 // Replica is a data server holding a copy of a bucket.
 type Replica struct {
-	ID   string // node id
-	Addr string // RESP address
+	ID   string `json:"id"`   // node id
+	Addr string `json:"addr"` // RESP address
 }
 
 // Options say what to verify and how.
@@ -57,19 +57,19 @@ type Options struct {
 
 // Report is the outcome of a verification.
 type Report struct {
-	Checked   int    // buckets with two or more replicas
-	Single    int    // buckets with one replica (nothing to compare)
-	Equal     int    // buckets whose replicas all agree
-	Different []Diff // buckets whose replicas differ at the same LSN
+	Checked   int    `json:"checked"`   // buckets with two or more replicas
+	Single    int    `json:"single"`    // buckets with one replica (nothing to compare)
+	Equal     int    `json:"equal"`     // buckets whose replicas all agree
+	Different []Diff `json:"different"` // buckets whose replicas differ at the same LSN
 	// Evicted lists buckets whose replicas differ only in namespaces where
 	// a replica evicted items (not a failure unless Strict).
-	Evicted   []Diff
-	Unsettled []Unsettled // buckets that could not be compared
+	Evicted   []Diff      `json:"evicted"`
+	Unsettled []Unsettled `json:"unsettled"` // buckets that could not be compared
 	// Repaired counts the differing buckets found equal after the repair.
-	Repaired int
+	Repaired int `json:"repaired"`
 	// Remaining lists the differences left: Different without a repair,
 	// those the repair did not fix with one.
-	Remaining []Diff
+	Remaining []Diff `json:"remaining"`
 }
 
 // OK reports whether every bucket could be compared and no difference is
@@ -78,22 +78,22 @@ func (r *Report) OK() bool { return len(r.Unsettled) == 0 && len(r.Remaining) ==
 
 // Diff is a bucket whose replicas differ.
 type Diff struct {
-	Bucket   uint16
-	LSN      uint64
-	Replicas []ReplicaState // primary first
+	Bucket   uint16         `json:"bucket"`
+	LSN      uint64         `json:"lsn"`
+	Replicas []ReplicaState `json:"replicas"` // primary first
 }
 
 // ReplicaState is one replica's side of a Diff.
 type ReplicaState struct {
 	Replica
-	Items   uint64 // items its digest counted
-	Differs bool   // its digest differs from the primary's
+	Items   uint64 `json:"items"`   // items its digest counted
+	Differs bool   `json:"differs"` // its digest differs from the primary's
 }
 
 // Unsettled is a bucket that could not be compared, and why.
 type Unsettled struct {
-	Bucket uint16
-	Why    string
+	Bucket uint16 `json:"bucket"`
+	Why    string `json:"why"`
 }
 
 func (o *Options) defaults() {
