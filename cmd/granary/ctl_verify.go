@@ -22,6 +22,7 @@ func ctlVerifyCmd(e *ctlEnv) *cobra.Command {
 	o := verify.Options{}
 	var buckets string
 	var quiet bool
+	var keyBuckets int
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Check that every bucket's replicas hold the same data (and repair them with --repair)",
@@ -59,6 +60,9 @@ bucket could not be compared.`,
 			if o.Replicas, err = bucketReplicas(st, first, last); err != nil {
 				return err
 			}
+			if o.MaxKeyBuckets = keyBuckets; keyBuckets <= 0 {
+				o.MaxKeyBuckets = -1
+			}
 			if o.Password == "" {
 				o.Password = os.Getenv("GRANARY_PASSWORD")
 			}
@@ -95,6 +99,7 @@ bucket could not be compared.`,
 	f.StringVar(&buckets, "buckets", "", "buckets to check: N or FIRST-LAST (default: all 0-16383)")
 	f.IntVarP(&o.Namespace, "namespace", "n", -1, "check only this namespace (0-65535; default: all)")
 	f.BoolVar(&o.Strict, "strict", false, "count differences in namespaces that evicted items (memory quota) as differences")
+	f.IntVar(&keyBuckets, "keys", 20, "differing buckets whose differing keys are listed, 10 keys each (0: none)")
 	f.IntVar(&o.Parallel, "parallel", 4, "digest commands in flight at once, over all data servers")
 	f.IntVar(&o.Tries, "tries", 5, "rounds a bucket whose replicas are at different LSNs is asked again before it is reported unsettled")
 	f.StringVar(&o.Username, "user", "", "user to AUTH as on the data servers (empty: the default user)")
@@ -189,6 +194,13 @@ func printVerify(w io.Writer, rep *verify.Report, repair bool) error {
 	return nil
 }
 
+// keyKinds words verify.KeyDiff's kinds for people.
+var keyKinds = map[string]string{
+	"missing": "missing",
+	"extra":   "only",
+	"differs": "different",
+}
+
 func printDiffs(w io.Writer, what string, diffs []verify.Diff) {
 	for i, d := range diffs {
 		if i == verifyShown {
@@ -208,5 +220,11 @@ func printDiffs(w io.Writer, what string, diffs []verify.Diff) {
 			parts[j] = fmt.Sprintf("%s %s (%s) %d items%s", role, r.ID, r.Addr, r.Items, mark)
 		}
 		fmt.Fprintf(w, "%s bucket %d at LSN %d: %s\n", what, d.Bucket, d.LSN, strings.Join(parts, "; "))
+		for _, k := range d.Keys {
+			fmt.Fprintf(w, "  namespace %d key %q: %s on %s\n", k.NS, k.Key, keyKinds[k.Kind], k.Node)
+		}
+		if d.KeysNote != "" {
+			fmt.Fprintf(w, "  (%s)\n", d.KeysNote)
+		}
 	}
 }

@@ -13,16 +13,20 @@ import (
 // Anti-entropy (granary ctl verify), on the data servers' RESP port:
 //
 //	GRANARY.DIGEST cutoff-ms namespace|* bucket [bucket ...]
+//	GRANARY.DIGESTKEYS cutoff-ms namespace|* bucket
 //	GRANARY.RESYNC secondary-node-id bucket [bucket ...]
 //	GRANARY.DEBUG-SETLOCAL key value   (only with --enable-debug-commands)
 //
 // DIGEST answers on primaries and secondaries alike, one reply per bucket:
 // [bucket, lsn, term, held, [[namespace, count, sum (16 hex digits),
-// evicts], ...]]. RESYNC, sent to a bucket's primary, makes it send the
+// evicts], ...]]. DIGESTKEYS lists one bucket's items instead, to narrow a
+// difference down to keys: [bucket, lsn, term, held, [[namespace, key,
+// hash], ...]]. RESYNC, sent to a bucket's primary, makes it send the
 // named secondary a fresh snapshot of the buckets.
 func init() {
 	register(
 		&Spec{Name: "granary.digest", Arity: -4, Flags: FlagAdmin | FlagStale | FlagNoMulti, Handler: cmdDigest},
+		&Spec{Name: "granary.digestkeys", Arity: 4, Flags: FlagAdmin | FlagStale | FlagNoMulti, Handler: cmdDigestKeys},
 		&Spec{Name: "granary.resync", Arity: -3, Flags: FlagAdmin | FlagNoMulti, Handler: cmdResync},
 		&Spec{Name: "granary.debug-setlocal", Arity: 3, Flags: FlagAdmin | FlagWrite | FlagNoMulti, Handler: cmdDebugSetLocal},
 	)
@@ -44,50 +48,78 @@ func parseBuckets(args [][]byte) ([]uint16, error) {
 const errClusterOnly = "ERR replication is off on this server (standalone): nothing to verify"
 
 func cmdDigest(c *Ctx) {
-	cutoff, ok := parseInt(c.Args[1])
-	if !ok || cutoff < 0 {
-		c.Err("ERR invalid cutoff: want Unix milliseconds")
+	cutoff, ns, buckets, ok := digestArgs(c)
+	if !ok {
 		return
 	}
-	ns := -1
+	ds := c.N.Repl.Digests(buckets, ns, cutoff)
+	c.W.Array(len(ds))
+	for _, d := range ds {
+		writeDigestHead(c, d)
+		c.W.Array(len(d.NS))
+		for _, n := range d.NS {
+			c.W.Array(4)
+			c.W.Int(int64(n.ID))
+			c.W.Int(int64(n.Count))
+			c.W.BulkString(fmt.Sprintf("%016x", n.Sum))
+			c.W.Int(boolInt(n.Evicts))
+		}
+	}
+}
+
+func cmdDigestKeys(c *Ctx) {
+	cutoff, ns, buckets, ok := digestArgs(c)
+	if !ok {
+		return
+	}
+	d, keys := c.N.Repl.DigestKeys(buckets[0], ns, cutoff)
+	writeDigestHead(c, d)
+	c.W.Array(len(keys))
+	for _, k := range keys {
+		c.W.Array(3)
+		c.W.Int(int64(k.NS))
+		c.W.Bulk(k.Key)
+		c.W.BulkString(fmt.Sprintf("%016x", k.Hash))
+	}
+}
+
+// digestArgs parses the cutoff, namespace (-1: every one) and buckets of
+// GRANARY.DIGEST and DIGESTKEYS, or replies with an error.
+func digestArgs(c *Ctx) (cutoff int64, ns int, buckets []uint16, ok bool) {
+	cutoff, ok = parseInt(c.Args[1])
+	if !ok || cutoff < 0 {
+		c.Err("ERR invalid cutoff: want Unix milliseconds")
+		return 0, 0, nil, false
+	}
+	ns = -1
 	if string(c.Args[2]) != "*" {
 		n, ok := parseInt(c.Args[2])
 		if !ok || n < 0 || n > namespace.Max {
 			c.Err("ERR invalid namespace: want 0-65535 or *")
-			return
+			return 0, 0, nil, false
 		}
 		ns = int(n)
 	}
 	buckets, err := parseBuckets(c.Args[3:])
 	if err != nil {
 		c.Err(err.Error())
-		return
+		return 0, 0, nil, false
 	}
 	if c.N.Repl == nil {
 		c.Err(errClusterOnly)
-		return
+		return 0, 0, nil, false
 	}
-	ds := c.N.Repl.Digests(buckets, ns, cutoff)
-	c.W.Array(len(ds))
-	for _, d := range ds {
-		writeDigest(c, d)
-	}
+	return cutoff, ns, buckets, true
 }
 
-func writeDigest(c *Ctx, d replication.BucketDigest) {
+// writeDigestHead writes a digest's array header and first four fields:
+// the fifth, a list, is the caller's.
+func writeDigestHead(c *Ctx, d replication.BucketDigest) {
 	c.W.Array(5)
 	c.W.Int(int64(d.Bucket))
 	c.W.Int(int64(d.LSN))
 	c.W.Int(int64(d.Term))
 	c.W.Int(boolInt(d.Held))
-	c.W.Array(len(d.NS))
-	for _, n := range d.NS {
-		c.W.Array(4)
-		c.W.Int(int64(n.ID))
-		c.W.Int(int64(n.Count))
-		c.W.BulkString(fmt.Sprintf("%016x", n.Sum))
-		c.W.Int(boolInt(n.Evicts))
-	}
 }
 
 func boolInt(b bool) int64 {

@@ -1,7 +1,10 @@
 package replication
 
 import (
+	"bytes"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"granary/internal/engine"
 )
@@ -61,4 +64,38 @@ func (r *Replicator) Digests(buckets []uint16, ns int, cutoff int64) []BucketDig
 	}
 	r.stats.Digests.Add(uint64(len(buckets)))
 	return out
+}
+
+// KeyHash is one item of a bucket's copy, as DigestKeys lists it.
+type KeyHash struct {
+	NS   uint16
+	Key  []byte
+	Hash uint64 // engine.ItemHash
+}
+
+// DigestKeys lists the items of this node's copy of bucket b (namespace ns
+// only when ns >= 0) with their hashes, under the bucket's lock, with the
+// place in the bucket's history it was taken at (d.NS is left empty): a
+// difference that Digests found is narrowed down to keys by comparing the
+// lists of two replicas at the same LSN. Items that expire at or before
+// cutoff are left out, as in Digests.
+func (r *Replicator) DigestKeys(b uint16, ns int, cutoff int64) (d BucketDigest, keys []KeyHash) {
+	bs := &r.b[b]
+	now := time.Now().UnixMilli()
+	h := xxhash.New()
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	d = BucketDigest{Bucket: b, LSN: bs.lsn.Load(), Term: bs.lastTerm(), Held: bs.held}
+	for _, n := range r.namespaces() {
+		if ns >= 0 && int(n.ID) != ns {
+			continue
+		}
+		inner(n.Engine).ScanBucket(b, now, func(key []byte, it *engine.Item) bool {
+			if it.Expire == 0 || it.Expire > max(cutoff, now) {
+				keys = append(keys, KeyHash{NS: n.ID, Key: bytes.Clone(key), Hash: engine.ItemHash(h, key, it)})
+			}
+			return true
+		})
+	}
+	return d, keys
 }

@@ -57,6 +57,28 @@ func TestDigestsAndResync(t *testing.T) {
 	if db = digest(b); same(da, db) || db.LSN != da.LSN {
 		t.Fatalf("a changed copy at the same LSN: primary %+v, secondary %+v", da, db)
 	}
+	// The key lists narrow the difference down to k1 in namespace 3.
+	ka, la := a.r.DigestKeys(bucket, -1, 0)
+	kb, lb := b.r.DigestKeys(bucket, -1, 0)
+	if ka.LSN != kb.LSN || len(la) != 50 || len(lb) != 50 {
+		t.Fatalf("key lists: LSN %d and %d, %d and %d keys", ka.LSN, kb.LSN, len(la), len(lb))
+	}
+	hashes := map[string]uint64{}
+	for _, k := range la {
+		hashes[strconv.Itoa(int(k.NS))+"/"+string(k.Key)] = k.Hash
+	}
+	var differ []string
+	for _, k := range lb {
+		if id := strconv.Itoa(int(k.NS)) + "/" + string(k.Key); hashes[id] != k.Hash {
+			differ = append(differ, id)
+		}
+	}
+	if len(differ) != 1 || differ[0] != "3/k1" {
+		t.Fatalf("keys that differ: %v, want [3/k1]", differ)
+	}
+	if _, l := a.r.DigestKeys(bucket, 0, 0); len(l) != 25 {
+		t.Fatalf("namespace 0 lists %d keys, want 25", len(l))
+	}
 
 	for _, tc := range []struct {
 		name string

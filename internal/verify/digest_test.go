@@ -91,3 +91,30 @@ func TestSettled(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyDiffs(t *testing.T) {
+	kh := func(kv ...string) *keyHashes {
+		k := &keyHashes{items: map[nsKey]string{}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			k.items[nsKey{0, kv[i]}] = kv[i+1]
+		}
+		return k
+	}
+	for _, tc := range []struct {
+		name               string
+		primary, secondary *keyHashes
+		want               []KeyDiff
+	}{
+		{"equal", kh("a", "1", "b", "2"), kh("b", "2", "a", "1"), nil},
+		{"missing", kh("a", "1", "b", "2"), kh("a", "1"), []KeyDiff{{0, "b", "s", "missing"}}},
+		{"extra", kh("a", "1"), kh("a", "1", "c", "3"), []KeyDiff{{0, "c", "s", "extra"}}},
+		{"differs", kh("a", "1"), kh("a", "9"), []KeyDiff{{0, "a", "s", "differs"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := keyDiffs(tc.primary, tc.secondary, "s")
+			if len(got) != len(tc.want) || (len(got) == 1 && got[0] != tc.want[0]) {
+				t.Fatalf("keyDiffs = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

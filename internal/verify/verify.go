@@ -50,6 +50,10 @@ type Options struct {
 	// the digests, so that replicas expiring them a moment apart agree (0:
 	// one minute).
 	Grace time.Duration
+	// MaxKeyBuckets is how many differing buckets have their differing
+	// keys listed (GRANARY.DIGESTKEYS), at most MaxKeys each (0: 20 and
+	// 10; negative: none).
+	MaxKeyBuckets, MaxKeys int
 	// Progress, if set, gets a progress bar of the buckets checked.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -81,6 +85,10 @@ type Diff struct {
 	Bucket   uint16         `json:"bucket"`
 	LSN      uint64         `json:"lsn"`
 	Replicas []ReplicaState `json:"replicas"` // primary first
+	// Keys lists keys that differ (see Options.MaxKeyBuckets), or KeysNote
+	// says why they are not (all) listed.
+	Keys     []KeyDiff `json:"keys,omitempty"`
+	KeysNote string    `json:"keys_note,omitempty"`
 }
 
 // ReplicaState is one replica's side of a Diff.
@@ -105,6 +113,12 @@ func (o *Options) defaults() {
 	}
 	if o.Chunk <= 0 {
 		o.Chunk = 64
+	}
+	if o.MaxKeyBuckets == 0 {
+		o.MaxKeyBuckets = 20
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 10
 	}
 	if o.Grace <= 0 {
 		o.Grace = time.Minute
@@ -153,6 +167,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		slices.SortFunc(rep.Different, func(a, b Diff) int { return cmp.Compare(a.Bucket, b.Bucket) })
 		rep.Evicted = nil
 	}
+	v.narrow(ctx, rep.Different)
 	rep.Remaining = rep.Different
 	if !o.Repair || len(rep.Different) == 0 {
 		return rep, nil

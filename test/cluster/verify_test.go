@@ -34,7 +34,7 @@ func verifyCount(t *testing.T, out, name string) int {
 // Two secondaries' copies are then changed behind replication's back (the
 // test-only GRANARY.DEBUG-SETLOCAL of --enable-debug-commands: one key
 // overwritten, one added): verify finds exactly those buckets different and
-// exits non-zero, `verify --repair` has their primaries send snapshots, and
+// exits non-zero, naming the two keys, `verify --repair` has their primaries send snapshots, and
 // verify finds everything equal again, with the secondaries' values back to
 // the primaries'.
 func TestVerifyAndRepair(t *testing.T) {
@@ -86,17 +86,18 @@ func TestVerifyAndRepair(t *testing.T) {
 	for _, nd := range st.Nodes {
 		addrOf[nd.ID] = nd.Addr
 	}
-	secondary := func(key string) (bucket uint16, addr string) {
+	secondary := func(key string) (bucket uint16, addr, id string) {
 		b := routing.Bucket([]byte(key))
 		reps := rt.Replicas[b]
 		if len(reps) < 2 {
 			t.Fatalf("bucket %d has %d replicas", b, len(reps))
 		}
-		return b, addrOf[rt.Nodes[reps[1]].ID]
+		id = rt.Nodes[reps[1]].ID
+		return b, addrOf[id], id
 	}
 	overwritten, added := "vf:0", "vf:extra"
-	b1, sec1 := secondary(overwritten)
-	b2, sec2 := secondary(added)
+	b1, sec1, id1 := secondary(overwritten)
+	b2, sec2, id2 := secondary(added)
 	if b1 == b2 {
 		t.Fatalf("keys %q and %q share bucket %d", overwritten, added, b1)
 	}
@@ -118,9 +119,14 @@ func TestVerifyAndRepair(t *testing.T) {
 	if got := verifyCount(t, out, "different"); got != 2 {
 		t.Fatalf("%d buckets different, want 2", got)
 	}
-	for _, b := range []uint16{b1, b2} {
-		if !strings.Contains(out, fmt.Sprintf("different bucket %d at LSN", b)) {
-			t.Fatalf("bucket %d not reported", b)
+	for _, want := range []string{
+		fmt.Sprintf("different bucket %d at LSN", b1),
+		fmt.Sprintf("different bucket %d at LSN", b2),
+		fmt.Sprintf("namespace 0 key %q: different on %s", overwritten, id1),
+		fmt.Sprintf("namespace 0 key %q: only on %s", added, id2),
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("report lacks %q", want)
 		}
 	}
 
