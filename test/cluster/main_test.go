@@ -20,6 +20,8 @@
 //	nodes_test.go     a data server restarted with its directory; an unknown node refused
 //	                  until `granary ctl node add`
 //	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
+//	verify_test.go    `granary ctl verify` finds replicas equal, then two damaged copies
+//	                  (and their keys); `verify --repair` re-copies them
 package cluster
 
 import (
