@@ -20,8 +20,9 @@
 //	nodes_test.go     a data server restarted with its directory; an unknown node refused
 //	                  until `granary ctl node add`
 //	caching_test.go   rueidis' client-side cache on a replicated cluster, history checked
-//	verify_test.go    `granary ctl verify` finds replicas equal, then two damaged copies
-//	                  (and their keys); `verify --repair` re-copies them
+//	verify_test.go    `granary ctl verify` finds replicas equal (also under writes), then
+//	                  two damaged copies (and their keys); `verify --repair` re-copies
+//	                  them; differences by evictions are reported apart
 package cluster
 
 import (

@@ -30,7 +30,9 @@ func verifyCount(t *testing.T, out, name string) int {
 }
 
 // TestVerifyAndRepair: three data servers (copies 2) loaded by a go-redis
-// cluster client; `granary ctl verify` finds every bucket's replicas equal.
+// cluster client; `granary ctl verify` reports no difference while the
+// client keeps writing, and finds every bucket's replicas equal once it
+// stopped.
 // Two secondaries' copies are then changed behind replication's back (the
 // test-only GRANARY.DEBUG-SETLOCAL of --enable-debug-commands: one key
 // overwritten, one added): verify finds exactly those buckets different and
@@ -64,7 +66,43 @@ func TestVerifyAndRepair(t *testing.T) {
 		}
 	}
 
-	out := c.mustCtl(t, "verify")
+	// Under a write load replicas are compared only at the same LSN: some
+	// buckets may stay unsettled, none may be reported different.
+	stop := make(chan struct{})
+	written := make(chan int)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for j := 0; j < 50; j++ {
+					p.Set(ctx, "vf:load:"+strconv.Itoa(n%2000), randValue("load"), 0)
+					n++
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("write load: %v", err)
+				return
+			}
+		}
+	}()
+	out, _ := c.ctl("verify")
+	close(stop)
+	t.Logf("verify under %d writes:\n%s", <-written, out)
+	if got := verifyCount(t, out, "different"); got != 0 {
+		t.Fatalf("%d buckets different under load", got)
+	}
+	if eq, un := verifyCount(t, out, "equal"), verifyCount(t, out, "unsettled"); eq+un != routing.Buckets {
+		t.Fatalf("%d equal + %d unsettled, want %d", eq, un, routing.Buckets)
+	}
+
+	out = c.mustCtl(t, "verify")
 	t.Logf("verify on a healthy cluster:\n%s", out)
 	if got := verifyCount(t, out, "buckets checked"); got != routing.Buckets {
 		t.Fatalf("checked %d buckets, want %d", got, routing.Buckets)
@@ -164,6 +202,76 @@ func TestVerifyAndRepair(t *testing.T) {
 	if repairs != 2 || digests < 4*2*routing.Buckets {
 		t.Fatalf("metrics: %v repairs (want 2), %v digests (want at least %d)", repairs, digests, 4*2*routing.Buckets)
 	}
+}
+
+// TestVerifyEvictions: a namespace whose quota is too small for what it is
+// given evicts on every node on its own, so its replicas differ; verify
+// reports those buckets apart ("different by evictions") and exits 0, and
+// with --strict counts them as differences.
+func TestVerifyEvictions(t *testing.T) {
+	c := startCluster(t, clusterOpts{configs: 1, data: 3, autoAdd: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c.mustCtl(t, "namespace", "create", "5", "--name", "tiny", "--quota", "3mb")
+	owners, err := slotOwners(c.cfg[0].resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quota := `granary_namespace_quota_bytes{namespace="5"}`
+	for _, ds := range c.data {
+		conn := plainClient(t, ds.addr, 2).Conn()
+		defer conn.Close()
+		if err := conn.Select(ctx, 5).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if q, err := metric(ds.http, quota); err == nil && q > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not learn namespace 5's quota", ds.name)
+			}
+		}
+		keys := keysOn(owners, ds.addr, "ev:", 12000)
+		for i := 0; i < len(keys); i += 500 {
+			if _, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys[i:min(i+500, len(keys))] {
+					p.Set(ctx, k, randValue(strings.Repeat("v", 100)), 0)
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("load namespace 5 on %s: %v", ds.name, err)
+			}
+		}
+	}
+	var evictions float64
+	for _, ds := range c.data {
+		e, err := metric(ds.http, `granary_namespace_evictions_total{namespace="5"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evictions += e
+	}
+	if evictions == 0 {
+		t.Fatal("no evictions: the test needs a smaller quota")
+	}
+
+	out := c.mustCtl(t, "verify", "--keys", "0")
+	t.Logf("verify after %v evictions:\n%s", evictions, firstLines(out, 8))
+	evicted := verifyCount(t, out, "different by evictions")
+	if evicted == 0 || verifyCount(t, out, "different") != 0 || verifyCount(t, out, "equal")+evicted != routing.Buckets {
+		t.Fatalf("evictions not reported apart")
+	}
+	out, err = c.ctl("verify", "--strict", "--namespace", "5", "--keys", "0")
+	if err == nil || verifyCount(t, out, "different") != evicted {
+		t.Fatalf("verify --strict (%v):\n%s", err, firstLines(out, 8))
+	}
+}
+
+// firstLines returns the first n lines of s.
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 // readOnlyGet reads key from a secondary's own copy.
