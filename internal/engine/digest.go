@@ -38,6 +38,9 @@ func ItemHash(h *xxhash.Digest, key []byte, it *Item) uint64 {
 	return h.Sum64()
 }
 
+// ExpiresBy reports whether the item has an expiry at or before t (Unix ms).
+func (it *Item) ExpiresBy(t int64) bool { return it.Expire != 0 && it.Expire <= t }
+
 // DigestBucket summarises bucket b of e as seen at now, leaving out items
 // that expire at or before cutoff (cutoff >= now): replicas that compute
 // their digests at slightly different times, each expiring on its own
@@ -46,7 +49,7 @@ func DigestBucket(e Engine, b uint16, now, cutoff int64) Digest {
 	var d Digest
 	h := xxhash.New()
 	e.ScanBucket(b, now, func(key []byte, it *Item) bool {
-		if it.Expire != 0 && it.Expire <= cutoff {
+		if it.ExpiresBy(cutoff) {
 			return true
 		}
 		d.Add(ItemHash(h, key, it))

@@ -35,26 +35,26 @@ type NSDigest struct {
 // namespaces without items of a bucket (and no evictions) are left out of
 // its list.
 func (r *Replicator) Digests(buckets []uint16, ns int, cutoff int64) []BucketDigest {
-	type nsInfo struct {
-		id     uint16
-		e      engine.Engine
-		evicts bool
-	}
-	var nss []nsInfo
-	for _, n := range r.namespaces() {
-		if ns < 0 || int(n.ID) == ns {
-			e := inner(n.Engine)
-			nss = append(nss, nsInfo{n.ID, e, e.Stats().Evictions > 0})
-		}
-	}
+	evicts := map[uint16]bool{} // per namespace, read once per call
 	out := make([]BucketDigest, len(buckets))
 	for i, b := range buckets {
 		bs := &r.b[b]
 		now := time.Now().UnixMilli()
 		bs.mu.Lock()
 		d := BucketDigest{Bucket: b, LSN: bs.lsn.Load(), Term: bs.lastTerm(), Held: bs.held}
-		for _, n := range nss {
-			nd := NSDigest{ID: n.id, Digest: engine.DigestBucket(n.e, b, now, max(cutoff, now)), Evicts: n.evicts}
+		// Listed under the lock, as for a snapshot: a namespace created
+		// since is in the list if it could have written to the bucket.
+		for _, n := range r.namespaces() {
+			if ns >= 0 && int(n.ID) != ns {
+				continue
+			}
+			e := inner(n.Engine)
+			ev, ok := evicts[n.ID]
+			if !ok {
+				ev = e.Stats().Evictions > 0
+				evicts[n.ID] = ev
+			}
+			nd := NSDigest{ID: n.ID, Digest: engine.DigestBucket(e, b, now, max(cutoff, now)), Evicts: ev}
 			if nd.Count > 0 || nd.Evicts {
 				d.NS = append(d.NS, nd)
 			}
@@ -91,7 +91,7 @@ func (r *Replicator) DigestKeys(b uint16, ns int, cutoff int64) (d BucketDigest,
 			continue
 		}
 		inner(n.Engine).ScanBucket(b, now, func(key []byte, it *engine.Item) bool {
-			if it.Expire == 0 || it.Expire > max(cutoff, now) {
+			if !it.ExpiresBy(max(cutoff, now)) {
 				keys = append(keys, KeyHash{NS: n.ID, Key: bytes.Clone(key), Hash: engine.ItemHash(h, key, it)})
 			}
 			return true
