@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"granary/internal/clusterapi"
+	"granary/internal/namespace"
 	"granary/internal/routing"
 	"granary/internal/verify"
 )
@@ -52,6 +53,9 @@ bucket could not be compared.`,
 			first, last, err := parseBucketRange(buckets)
 			if err != nil {
 				return err
+			}
+			if o.Namespace < -1 || o.Namespace > namespace.Max {
+				return fmt.Errorf("--namespace %d: want 0-%d, or -1 for all", o.Namespace, namespace.Max)
 			}
 			st, err := e.state(cmd)
 			if err != nil {
@@ -97,7 +101,7 @@ bucket could not be compared.`,
 	f := cmd.Flags()
 	f.BoolVar(&o.Repair, "repair", false, "have each differing bucket's primary send the differing secondaries a fresh snapshot, then check again")
 	f.StringVar(&buckets, "buckets", "", "buckets to check: N or FIRST-LAST (default: all 0-16383)")
-	f.IntVarP(&o.Namespace, "namespace", "n", -1, "check only this namespace (0-65535; default: all)")
+	f.IntVarP(&o.Namespace, "namespace", "n", -1, "check only this namespace, 0-65535 (-1: all)")
 	f.BoolVar(&o.Strict, "strict", false, "count differences in namespaces that evicted items (memory quota) as differences")
 	f.IntVar(&keyBuckets, "keys", 20, "differing buckets whose differing keys are listed, 10 keys each (0: none)")
 	f.IntVar(&o.Parallel, "parallel", 4, "digest commands in flight at once, over all data servers")
