@@ -68,6 +68,7 @@ made for people; --json prints the API's JSON instead, for scripts.`,
 		ctlNamespaceCmd(e),
 		ctlUserCmd(e),
 		ctlConfigServerCmd(e),
+		ctlVerifyCmd(e),
 	)
 	return cmd
 }
@@ -132,6 +133,16 @@ func (e *ctlEnv) call(cmd *cobra.Command, f func(ctx context.Context, c *cluster
 		return errors.New(answered.Msg)
 	}
 	return fmt.Errorf("no config server answered at %s: %s", e.servers, strings.Join(unreachable, "; "))
+}
+
+// state returns everything the config servers replicate.
+func (e *ctlEnv) state(cmd *cobra.Command) (*clusterapi.State, error) {
+	var st *clusterapi.State
+	err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
+		st, err = c.State(ctx)
+		return err
+	})
+	return st, err
 }
 
 // leaderFirst moves the leader's address to the front when it is one of

@@ -223,11 +223,8 @@ included). --full lists every run of buckets with its replicas, primary first.`,
 				}
 				return printJSON(cmd.OutOrStdout(), t)
 			}
-			var st *clusterapi.State
-			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
-				st, err = c.State(ctx)
-				return err
-			}); err != nil {
+			st, err := e.state(cmd)
+			if err != nil {
 				return err
 			}
 			return printTable(cmd.OutOrStdout(), &st.Table, st.Nodes, st.Settings.Copies, full)

@@ -107,6 +107,7 @@ One of --standalone and --config-servers is required.`,
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
 	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
 	f.Var(&flow, "flow-limit", "flow limits of a namespace on this server, ID:ops=N[,bytes=SIZE] per second (repeat for more namespaces); commands over them get THROTTLED. With config servers, only for namespaces they do not define (use 'granary ctl namespace update' for those)")
+	f.BoolVar(&o.DebugCommands, "enable-debug-commands", false, "enable commands for tests only: GRANARY.DEBUG-SETLOCAL writes to this node's copy without replicating it (makes replicas differ, to test 'granary ctl verify'); never in production")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)

@@ -59,6 +59,9 @@ type Config struct {
 	Standalone   bool // owns every bucket; cross-bucket multi-key commands allowed
 	Port         int
 	ProtoMaxBulk int
+	// DebugCommands enables commands that exist for tests only
+	// (GRANARY.DEBUG-SETLOCAL makes replicas differ).
+	DebugCommands bool
 }
 
 // Host is what commands need of the connection layer (CLIENT LIST, KILL, INFO).

@@ -91,6 +91,8 @@ type Options struct {
 	// FlowLimits are the flow limits of namespaces the config servers do not
 	// define (all of them on a standalone server), by namespace id.
 	FlowLimits map[uint16]FlowLimit
+	// DebugCommands enables commands for tests only (GRANARY.DEBUG-SETLOCAL).
+	DebugCommands bool
 }
 
 // DataServer is a running data server.
@@ -234,11 +236,12 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	node := &command.Node{
 		ID: id,
 		Config: command.Config{
-			RequirePass:  opts.RequirePass,
-			MaxClients:   opts.MaxClients,
-			Standalone:   opts.Standalone,
-			Port:         port,
-			ProtoMaxBulk: resp.DefaultLimits.MaxBulk,
+			RequirePass:   opts.RequirePass,
+			MaxClients:    opts.MaxClients,
+			Standalone:    opts.Standalone,
+			Port:          port,
+			ProtoMaxBulk:  resp.DefaultLimits.MaxBulk,
+			DebugCommands: opts.DebugCommands,
 		},
 		Namespaces: reg,
 		Started:    time.Now(),

@@ -50,11 +50,13 @@ type link struct {
 	kick    chan struct{}     // reconnect with the new configuration
 	grow    chan struct{}     // buckets were added or removed: adjust in the session
 	cancel  context.CancelFunc
+
+	resync resyncQueue // buckets to send again as snapshots (repairs)
 }
 
 func newLink(r *Replicator, peer string) *link {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), grow: make(chan struct{}, 1)}
+	l := &link{r: r, peer: peer, cancel: cancel, kick: make(chan struct{}, 1), grow: make(chan struct{}, 1), resync: newResyncQueue()}
 	l.lastOK.Store(Mono())
 	go l.run(ctx)
 	return l
@@ -365,6 +367,10 @@ func (l *link) session(ctx context.Context) error {
 			growing = true
 		case <-ping.C:
 			if err := s.ping(); err != nil {
+				return err
+			}
+		case <-l.resync.wake:
+			if err := s.resend(inSet); err != nil {
 				return err
 			}
 		case <-wake:

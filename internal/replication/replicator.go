@@ -176,6 +176,8 @@ type Stats struct {
 	SettleTimeouts  atomic.Uint64 // replies given up on (connection closed)
 	LinkResets      atomic.Uint64
 	Restored        atomic.Uint64 // buckets read back from disk at start
+	Digests         atomic.Uint64 // bucket digests computed (anti-entropy)
+	Resyncs         atomic.Uint64 // buckets sent again to a secondary as a repair
 }
 
 // New returns a Replicator; SetRegistry must be called before it serves.

@@ -27,6 +27,9 @@
 //	                  flow-limited namespace (THROTTLED and the client's backoff)
 //	examples_test.go  the programs of examples/, built and run
 //	migrate_test.go   a node added and one drained and removed under client load
+//	verify_test.go    `granary ctl verify` finds replicas equal (also under writes), then
+//	                  two damaged copies (and their keys); `verify --repair` re-copies
+//	                  them; differences by evictions are reported apart
 package cluster
 
 import (

@@ -222,6 +222,12 @@ func TestMigrationAddDrainRemove(t *testing.T) {
 
 	ch.finish(t, cc)
 	ld.finish(t, "migration")
+	// Every bucket's replicas hold the same data.
+	out, err = c.ctl("verify", "-q")
+	t.Logf("ctl verify after the migration:\n%s", out)
+	if err != nil || !strings.Contains(out, "different:        0") {
+		t.Errorf("ctl verify after the migration: %v", err)
+	}
 	// Every preloaded key reads back.
 	bad := 0
 	for k, v := range pre {

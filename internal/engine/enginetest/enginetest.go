@@ -97,6 +97,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Engine, o Options) {
 		{"LargeValues", testLargeValues},
 		{"Model", testModel},
 		{"LazyExpiry", testLazyExpiry},
+		{"Digest", testDigest},
 		{"GetDoesNotAllocate", testGetDoesNotAllocate},
 		{"SetAllocations", testSetAllocations},
 		{"ConcurrentCounters", testConcurrentCounters},
