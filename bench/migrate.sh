@@ -100,9 +100,13 @@ measure() {
 
 redis_move() {
   local new=$1
-  "$REDIS_CLI" --cluster add-node "127.0.0.1:$new" "127.0.0.1:$REDIS_ENTRY" >/dev/null &&
-    sleep 2 &&
-    "$REDIS_CLI" --cluster rebalance "127.0.0.1:$REDIS_ENTRY" --cluster-use-empty-masters \
+  "$REDIS_CLI" --cluster add-node "127.0.0.1:$new" "127.0.0.1:$REDIS_ENTRY" >/dev/null || return 1
+  # The new master must know the cluster (gossip) before slots move to it.
+  for _ in $(seq 1 300); do
+    cluster_ok "$new" && [[ $(cli "$REDIS_ENTRY" CLUSTER NODES | grep -c master) == 4 ]] && break
+    sleep 0.1
+  done
+  "$REDIS_CLI" --cluster rebalance "127.0.0.1:$REDIS_ENTRY" --cluster-use-empty-masters \
       --cluster-pipeline "$REDIS_PIPELINE"
 }
 
