@@ -12,6 +12,7 @@ import (
 
 	"granary/internal/dataserver"
 	"granary/internal/replication"
+	"granary/internal/tlsconfig"
 	"granary/internal/tracking"
 )
 
@@ -21,6 +22,7 @@ func dataCmd() *cobra.Command {
 	var procs int
 	var trackingMaxKeys int64
 	var configServers addrList
+	var tlsFiles tlsconfig.Files
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Run a data server",
@@ -46,6 +48,10 @@ One of --standalone and --config-servers is required.`,
 
   # on one machine, next to 'granary config'
   granary data --config-servers 127.0.0.1:8198 --listen 127.0.0.1:7001 --http 127.0.0.1:8001 --dir ./data1
+
+  # with TLS on the RESP port, replication links and heartbeats
+  granary data --config-servers 10.0.0.1:8198 --listen 10.0.1.7:5191 \
+      --tls-cert-file node.crt --tls-key-file node.key --tls-ca-cert-file ca.crt
 
   # without config servers
   granary data --standalone --listen 127.0.0.1:5191 --http 127.0.0.1:8191
@@ -75,6 +81,12 @@ One of --standalone and --config-servers is required.`,
 			if o.ClusterSecret == "" {
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
+			if o.TLS, o.TLSClient, err = serverTLS(tlsFiles); err != nil {
+				return err
+			}
+			if o.TLSHTTP && o.TLS == nil {
+				return errors.New("--tls-http serves the HTTP port with --tls-cert-file's certificate: give --tls-cert-file and --tls-key-file")
+			}
 			o.Logger = log
 			return runDataServer(cmd, o)
 		},
@@ -102,6 +114,8 @@ One of --standalone and --config-servers is required.`,
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
 	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
+	addServerTLSFlags(f, &tlsFiles)
+	f.BoolVar(&o.TLSHTTP, "tls-http", false, "serve /metrics and /healthz over TLS too (Prometheus then scrapes with scheme: https)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"math"
 	"net"
@@ -37,6 +38,9 @@ type Options struct {
 	Lease      time.Duration // 0 = DefaultLease
 	LogBytes   int64         // 0 = DefaultLogBytes
 	SourceAddr string        // local IP for outgoing links ("" = any)
+	// TLS, when set, makes outgoing links TLS connections verified with it
+	// (the peers' RESP ports speak TLS).
+	TLS *tls.Config
 	// SettleTimeout: 0 = DefaultSettleTimeout.
 	SettleTimeout time.Duration
 	// OrphanKeep is how long a node keeps the data of a bucket it was taken
