@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test cluster-test-tls compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-disk bench-import bench-disk-scale bench-disk-restart fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -34,11 +34,18 @@ k8s-check: ## deploy/: manifests decoded strictly into the Kubernetes API types,
 	$(GO) test -count=1 ./test/deploy/
 	$(GO) test -count=1 -run 'DeployFiles|CheckCommandLine' ./cmd/granary/
 
-e2e: cluster-test ## multi-process and differential tests (need redis-server)
+e2e: cluster-test cluster-test-tls ## multi-process and differential tests (need redis-server)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
 
 cluster-test: ## config servers and data servers as processes: clients, failover, node changes
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
+
+# The client tests again with every port on TLS and client certificates
+# required (GRANARY_TEST_TLS=1: generated certificates, TLS flags on every
+# process, TLS in go-redis, rueidis, redis-cli, redis-benchmark, granary ctl).
+CLUSTER_TLS_TESTS ?= TestClientsThroughConfigServer|TestCachingRueidis|TestConfigLeaderKilled|TestAllConfigServersKilled|TestDataServerRestart
+cluster-test-tls: ## test/cluster's client, caching and failover tests with everything on TLS
+	GRANARY_TEST_TLS=1 $(GO) test -count=1 -tags e2e -timeout 15m -run '$(CLUSTER_TLS_TESTS)' ./test/cluster/
 
 compose-test: ## deploy/docker-compose.yml: image built, cluster up, client load, a data server killed (needs Docker)
 	COMPOSE="$(COMPOSE)" DOCKER="$(DOCKER)" $(GO) test -count=1 -tags compose -timeout 15m ./test/compose/ -v

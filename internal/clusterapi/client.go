@@ -50,7 +50,7 @@ func NewClientTLS(addrs []string, cfg *tls.Config) *Client {
 		return NewClient(addrs)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = cfg
+	tr.TLSClientConfig = cfg.Clone() // the transport adds its protocols to it
 	return NewClientHTTP(addrs, &http.Client{Timeout: 5 * time.Second, Transport: tr}, true)
 }
 

@@ -37,7 +37,7 @@ type targetKey struct{}
 func (s *Server) initHTTP() {
 	s.fwd = &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-		TLSClientConfig:       s.opts.TLSClient,
+		TLSClientConfig:       s.opts.TLSClient.Clone(), // the transport adds its protocols to it
 		ResponseHeaderTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,

@@ -139,7 +139,8 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 	if opts.SourceAddr != "" {
 		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(opts.SourceAddr)}}).DialContext
 	}
-	tr.TLSClientConfig = opts.TLSClient // nil: plain HTTP
+	// A copy: the transport adds its protocols to the configuration.
+	tr.TLSClientConfig = opts.TLSClient.Clone() // nil: plain HTTP
 	c.hc = &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	if h := d.HTTPAddr(); h != "" {
 		host, port, _ := net.SplitHostPort(h)
