@@ -28,7 +28,7 @@ type ctlEnv struct {
 	json    bool
 	timeout time.Duration
 	ordered []string // the addresses, leader first (leaderFirst)
-	tls     ctlTLS
+	tls     clientTLSFlags
 }
 
 func ctlCmd() *cobra.Command {
