@@ -139,6 +139,9 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if clustered && opts.Standalone {
 		return nil, errors.New("a data server is either standalone or run by config servers, not both")
 	}
+	if clustered && opts.TLS != nil && opts.TLSClient == nil {
+		return nil, errors.New("a data server on TLS dials its peers and the config servers with TLS: give a client configuration too")
+	}
 	for _, a := range opts.ConfigServers {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("config server address %q: want host:port", a)
