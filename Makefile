@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart bench-migrate fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test cluster-test-tls dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart bench-migrate fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -34,7 +34,7 @@ k8s-check: ## deploy/: manifests decoded strictly into the Kubernetes API types,
 	$(GO) test -count=1 ./test/deploy/
 	$(GO) test -count=1 -run 'DeployFiles|CheckCommandLine' ./cmd/granary/
 
-e2e: cluster-test ## multi-process and differential tests (need redis-server)
+e2e: cluster-test cluster-test-tls ## multi-process and differential tests (need redis-server)
 	$(GO) test -count=1 -tags e2e -timeout 20m ./test/e2e/...
 
 cluster-test: ## config servers and data servers as processes: clients, failover, node changes
@@ -49,6 +49,12 @@ dashboard-shot: chromium ## dashboard-test with 30 s more load, writing docs/das
 chromium: ## Debian's chromium, for the dashboard test
 	@command -v chromium >/dev/null || \
 	  { echo "installing chromium"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+# test/cluster again with every port on TLS and client certificates required
+# (GRANARY_TEST_TLS=1: generated certificates, TLS flags on every process, TLS
+# in go-redis, rueidis, redis-cli, redis-benchmark, granary ctl); about 2 minutes.
+cluster-test-tls: ## test/cluster (clients, caching, failover, node changes) with everything on TLS
+	GRANARY_TEST_TLS=1 $(GO) test -count=1 -tags e2e -timeout 20m ./test/cluster/
 
 compose-test: ## deploy/docker-compose.yml: image built, cluster up, client load, a data server killed (needs Docker)
 	COMPOSE="$(COMPOSE)" DOCKER="$(DOCKER)" $(GO) test -count=1 -tags compose -timeout 15m ./test/compose/ -v

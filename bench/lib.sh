@@ -20,6 +20,12 @@ GRANARY_ARGS=${GRANARY_ARGS:-}
 REDIS_ARGS=${REDIS_ARGS:-}
 # Seconds to wait for a server to answer PING after starting it.
 START_TIMEOUT=${START_TIMEOUT:-20}
+# TLS=1: both servers serve TLS only (certificates from bench/tlscerts, made
+# by setup_tls), and redis-cli and redis-benchmark connect with TLS_CLI_ARGS.
+TLS=${TLS:-0}
+TLS_CLI_ARGS=()
+TLS_REDIS_ARGS=()
+TLS_GRANARY_ARGS=()
 
 WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/granary-bench.XXXXXX")
 STARTED_PIDS=()
@@ -73,13 +79,25 @@ free_port() {
   return 1
 }
 
+# setup_tls: with TLS=1, makes a CA and a certificate for 127.0.0.1 in
+# WORKDIR/tls and sets the servers' and the clients' TLS flags.
+setup_tls() {
+  [[ $TLS == 1 ]] || return 0
+  local d=$WORKDIR/tls
+  (cd "$ROOT" && go run ./bench/tlscerts -dir "$d") || die "cannot make TLS certificates"
+  TLS_CLI_ARGS=(--tls --cacert "$d/ca.crt")
+  TLS_REDIS_ARGS=(--tls-cert-file "$d/server.crt" --tls-key-file "$d/server.key"
+    --tls-ca-cert-file "$d/ca.crt" --tls-auth-clients no)
+  TLS_GRANARY_ARGS=(--tls-cert-file "$d/server.crt" --tls-key-file "$d/server.key")
+}
+
 # wait_ready PID PORT: true once the server answers PING, false if it exits or
 # does not answer within START_TIMEOUT seconds.
 wait_ready() {
   local pid=$1 port=$2 deadline=$((SECONDS + START_TIMEOUT))
   while ((SECONDS < deadline)); do
     kill -0 "$pid" 2>/dev/null || return 1
-    if [[ $("$REDIS_CLI" -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]]; then
+    if [[ $("$REDIS_CLI" "${TLS_CLI_ARGS[@]}" -h 127.0.0.1 -p "$port" PING 2>/dev/null) == PONG ]]; then
       return 0
     fi
     sleep 0.1
@@ -146,12 +164,14 @@ PIN_CLIENT=()
 # start_redis: starts a fresh redis-server without persistence; sets REDIS_PID,
 # REDIS_PORT and REDIS_LOG.
 start_redis() {
-  local attempt port pid logf
+  local attempt port pid logf ports
   for attempt in 1 2 3 4 5; do
     port=$(free_port) || die "no free port"
     logf=$WORKDIR/redis-$port.log
+    ports=(--port "$port")
+    if [[ $TLS == 1 ]]; then ports=(--port 0 --tls-port "$port" "${TLS_REDIS_ARGS[@]}"); fi
     # shellcheck disable=SC2086 # REDIS_ARGS is a list of flags
-    "${PIN_SERVER[@]}" "$REDIS_SERVER" --bind 127.0.0.1 --port "$port" \
+    "${PIN_SERVER[@]}" "$REDIS_SERVER" --bind 127.0.0.1 "${ports[@]}" \
       --save "" --appendonly no --daemonize no --dir "$WORKDIR" \
       --logfile "$logf" $REDIS_ARGS </dev/null >/dev/null 2>&1 &
     pid=$!
@@ -178,7 +198,7 @@ start_granary() {
     logf=$WORKDIR/granary-$port.log
     # shellcheck disable=SC2086 # GRANARY_ARGS is a list of flags
     "${PIN_SERVER[@]}" "$GRANARY_BIN" data --standalone --listen "127.0.0.1:$port" \
-      --http "" --procs "$GRANARY_PROCS" $GRANARY_ARGS </dev/null >"$logf" 2>&1 &
+      --http "" --procs "$GRANARY_PROCS" "${TLS_GRANARY_ARGS[@]}" $GRANARY_ARGS </dev/null >"$logf" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
     if wait_ready "$pid" "$port"; then
@@ -211,7 +231,7 @@ rss_kb() {
 cli() {
   local port=$1
   shift
-  "${PIN_CLIENT[@]}" "$REDIS_CLI" -h 127.0.0.1 -p "$port" "$@"
+  "${PIN_CLIENT[@]}" "$REDIS_CLI" "${TLS_CLI_ARGS[@]}" -h 127.0.0.1 -p "$port" "$@"
 }
 
 # median: the median of the numbers on stdin (mean of the middle two for an

@@ -21,6 +21,7 @@
 #   TIMEOUT   seconds before a single redis-benchmark run is abandoned [600]
 #   WARMUP    1: one unrecorded short -P 16 run against each server first [1]
 #   GRANARY_ARGS, REDIS_ARGS  extra server flags; GRANARY_BIN [bin/granary]
+#   TLS       1: both servers serve TLS only, the client connects with TLS [0]
 #
 # Quick run: N=200000 ROUNDS=2 bench/throughput.sh
 set -euo pipefail
@@ -68,6 +69,7 @@ RESULTS=$WORKDIR/results.tsv # server pipeline test round rps p50 p99
 : >"$RESULTS"
 FAILED=()
 
+setup_tls
 start_redis
 start_granary
 
@@ -95,7 +97,7 @@ run_one() {
     return 0
   fi
   out=$WORKDIR/$s-P$p-r$r.csv
-  run_wait timeout "$TIMEOUT" "${PIN_CLIENT[@]}" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" \
+  run_wait timeout "$TIMEOUT" "${PIN_CLIENT[@]}" "$REDIS_BENCHMARK" "${TLS_CLI_ARGS[@]}" -h 127.0.0.1 -p "$port" \
     -c "$CLIENTS" -P "$p" -t "$TESTS" -r "$KEYSPACE" -n "$n" -q --csv \
     >"$out" 2>"$out.err" || rc=$?
   if ((rc != 0)); then
@@ -126,7 +128,7 @@ run_one() {
 # faults and hash-table growth; give both servers the same warm-up.
 if [[ $WARMUP == 1 ]]; then
   for port in "$REDIS_PORT" "$GRANARY_PORT"; do
-    run_wait timeout "$TIMEOUT" "${PIN_CLIENT[@]}" "$REDIS_BENCHMARK" -h 127.0.0.1 -p "$port" \
+    run_wait timeout "$TIMEOUT" "${PIN_CLIENT[@]}" "$REDIS_BENCHMARK" "${TLS_CLI_ARGS[@]}" -h 127.0.0.1 -p "$port" \
       -c "$CLIENTS" -P 16 -t "$TESTS" -r "$KEYSPACE" -n "$((N < 200000 ? N : 200000))" -q --csv \
       >/dev/null 2>&1 || log "warm-up against port $port failed"
   done
@@ -148,7 +150,7 @@ med_of() {
 
 echo
 echo "Granary vs Redis $("$REDIS_SERVER" --version | awk '{print $3}' | tr -d 'v=') throughput, median of $ROUNDS alternating rounds"
-echo "  clients=$CLIENTS keyspace=$KEYSPACE pin=$PIN cores=$(nproc) host=$(uname -n)"
+echo "  clients=$CLIENTS keyspace=$KEYSPACE pin=$PIN tls=$TLS cores=$(nproc) host=$(uname -n)"
 echo "  load average at start: $LOADAVG_START, at end: $(loadavg)"
 echo "  ratio = granary / redis (ops/s: higher is better; latency: lower is better)"
 echo

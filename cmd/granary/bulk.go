@@ -19,6 +19,7 @@ type bulkFlags struct {
 	namespace uint16
 	format    string
 	quiet     bool
+	tls       clientTLSFlags
 	opts      bulk.Options
 }
 
@@ -32,6 +33,7 @@ func (f *bulkFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.format, "format", "", "csv or jsonl (default: from the file's extension, else jsonl)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress bar")
 	fl.DurationVar(&f.opts.Timeout, "timeout", 0, "give up after this long (0: 1h)")
+	f.tls.addFlags(fl)
 	addLogFlags(cmd)
 }
 
@@ -44,6 +46,10 @@ func (f *bulkFlags) options(cmd *cobra.Command, file string) (bulk.Options, erro
 	o.Logger = log
 	o.Seeds = f.addrs
 	o.Username, o.Password = f.user, f.pass
+	if err := f.tls.load(); err != nil {
+		return o, err
+	}
+	o.TLS = f.tls.cfg
 	if o.Password == "" {
 		o.Password = os.Getenv("GRANARY_PASSWORD")
 	}

@@ -9,12 +9,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"granary/internal/configserver"
+	"granary/internal/tlsconfig"
 )
 
 func configCmd() *cobra.Command {
 	var o configserver.Options
 	var peers string
 	var join bool
+	var tlsFiles tlsconfig.Files
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Run a config server",
@@ -44,6 +46,10 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
   # a fourth server joining a running group: start it, then add it from anywhere
   granary config --id cs4 --raft 10.0.0.4:5199 --http 10.0.0.4:8198 --listen 10.0.0.4:5198 --join
   granary ctl --config-servers 10.0.0.1:8198 config-server add cs4 --raft 10.0.0.4:5199 --http 10.0.0.4:8198
+
+  # TLS on the RESP port, the HTTP API and Raft (data servers and granary ctl
+  # then need --tls-ca-cert-file ca.crt)
+  granary config --id cs1 --tls-cert-file cs1.crt --tls-key-file cs1.key --tls-ca-cert-file ca.crt
 
   # from a file of flag values
   granary config --config /etc/granary/config.yaml`,
@@ -78,6 +84,9 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 			if !cmd.Flags().Changed("min-nodes") {
 				o.MinNodes = 0
 			}
+			if o.TLS, o.TLSClient, err = serverTLS(tlsFiles); err != nil {
+				return err
+			}
 			o.Logger = log
 			return runConfigServer(cmd, o)
 		},
@@ -97,6 +106,7 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat", 250*time.Millisecond, "heartbeat interval asked of data servers")
 	f.DurationVar(&o.ReplaceAfter, "replace-after", 30*time.Second, "how long a bucket may lack copies before they are restored on nodes that never held it (a node that held it and is back gets it at once)")
 	f.IntVar(&o.MovesPerNode, "moves-per-node", configserver.DefaultMovesPerNode, "buckets a data server takes part in moving at once during a migration (as primary or as target)")
+	addServerTLSFlags(f, &tlsFiles)
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd

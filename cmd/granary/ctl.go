@@ -28,6 +28,7 @@ type ctlEnv struct {
 	json    bool
 	timeout time.Duration
 	ordered []string // the addresses, leader first (leaderFirst)
+	tls     clientTLSFlags
 }
 
 func ctlCmd() *cobra.Command {
@@ -57,6 +58,8 @@ made for people; --json prints the API's JSON instead, for scripts.`,
 	pf.StringVar(&e.servers, "config-servers", def, "config server API addresses, comma-separated (env GRANARY_CONFIG_SERVERS)")
 	pf.BoolVar(&e.json, "json", false, "print the API's JSON (indented) instead of tables")
 	pf.DurationVar(&e.timeout, "timeout", 10*time.Second, "give up on the config servers after this long")
+	e.tls.addFlags(pf)
+	cmd.PersistentPreRunE = func(*cobra.Command, []string) error { return e.tls.load() }
 	cmd.AddCommand(
 		ctlStatusCmd(e),
 		ctlNodesCmd(e),
@@ -104,7 +107,7 @@ func (e *ctlEnv) call(cmd *cobra.Command, f func(ctx context.Context, c *cluster
 	var answered *clusterapi.StatusError // a 5xx from a server that answered
 	var unreachable []string
 	for _, addr := range addrs {
-		err := f(ctx, clusterapi.NewClient([]string{addr}))
+		err := f(ctx, e.client([]string{addr}))
 		var se *clusterapi.StatusError
 		switch {
 		case err == nil:
@@ -157,7 +160,7 @@ func (e *ctlEnv) leaderFirst(ctx context.Context, addrs []string) []string {
 		return e.ordered
 	}
 	e.ordered = addrs
-	css, err := clusterapi.NewClient(addrs).ConfigServers(ctx)
+	css, err := e.client(addrs).ConfigServers(ctx)
 	if err != nil {
 		return addrs
 	}
@@ -229,7 +232,7 @@ func ctlStatusCmd(e *ctlEnv) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintln(out)
-			return printConfigServers(out, css, probeConfigServers(cmd.Context(), css))
+			return printConfigServers(out, css, e.probeConfigServers(cmd.Context(), css))
 		},
 	}
 }

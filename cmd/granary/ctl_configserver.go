@@ -103,7 +103,7 @@ func (e *ctlEnv) configServers(cmd *cobra.Command, f func(context.Context, *clus
 		}
 		return printJSON(cmd.OutOrStdout(), css)
 	}
-	return printConfigServers(cmd.OutOrStdout(), css, probeConfigServers(cmd.Context(), css))
+	return printConfigServers(cmd.OutOrStdout(), css, e.probeConfigServers(cmd.Context(), css))
 }
 
 // printConfigServers prints the group; health (from probeConfigServers)
@@ -135,7 +135,7 @@ func printConfigServers(w io.Writer, css []clusterapi.ConfigServer, health map[s
 
 // probeConfigServers asks every config server for its status, in parallel,
 // and says for each whether it answers: "ok", "no leader" or the error.
-func probeConfigServers(ctx context.Context, css []clusterapi.ConfigServer) map[string]string {
+func (e *ctlEnv) probeConfigServers(ctx context.Context, css []clusterapi.ConfigServer) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	out := make(map[string]string, len(css))
@@ -148,7 +148,7 @@ func probeConfigServers(ctx context.Context, css []clusterapi.ConfigServer) map[
 		}
 		wg.Go(func() {
 			h := "ok"
-			st, err := clusterapi.NewClient([]string{cs.HTTP}).Status(ctx)
+			st, err := e.client([]string{cs.HTTP}).Status(ctx)
 			switch {
 			case err != nil && ctx.Err() != nil:
 				h = "no answer"
@@ -179,7 +179,7 @@ func probeConfigServers(ctx context.Context, css []clusterapi.ConfigServer) map[
 func (e *ctlEnv) checkNewConfigServer(cmd *cobra.Command, cs clusterapi.ConfigServer) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), min(e.timeout, 5*time.Second))
 	defer cancel()
-	st, err := clusterapi.NewClient([]string{cs.HTTP}).Status(ctx)
+	st, err := e.client([]string{cs.HTTP}).Status(ctx)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -105,7 +105,7 @@ func leaderLiveness(ctx context.Context, c *clusterapi.Client, nodes []clusterap
 	if i < 0 {
 		return
 	}
-	fresh, err := clusterapi.NewClient([]string{css[i].HTTP}).Nodes(ctx)
+	fresh, err := c.To([]string{css[i].HTTP}).Nodes(ctx)
 	if err != nil {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"granary/internal/dataserver"
 	"granary/internal/replication"
+	"granary/internal/tlsconfig"
 	"granary/internal/tracking"
 )
 
@@ -22,6 +23,7 @@ func dataCmd() *cobra.Command {
 	var trackingMaxKeys int64
 	var configServers addrList
 	var flow flowFlag
+	var tlsFiles tlsconfig.Files
 	cmd := &cobra.Command{
 		Use:   "data",
 		Short: "Run a data server",
@@ -47,6 +49,10 @@ One of --standalone and --config-servers is required.`,
 
   # on one machine, next to 'granary config'
   granary data --config-servers 127.0.0.1:8198 --listen 127.0.0.1:7001 --http 127.0.0.1:8001 --dir ./data1
+
+  # with TLS on the RESP port, replication links and heartbeats
+  granary data --config-servers 10.0.0.1:8198 --listen 10.0.1.7:5191 \
+      --tls-cert-file node.crt --tls-key-file node.key --tls-ca-cert-file ca.crt
 
   # without config servers
   granary data --standalone --listen 127.0.0.1:5191 --http 127.0.0.1:8191
@@ -79,6 +85,12 @@ One of --standalone and --config-servers is required.`,
 				o.ClusterSecret = os.Getenv("GRANARY_CLUSTER_SECRET")
 			}
 			o.FlowLimits = flow
+			if o.TLS, o.TLSClient, err = serverTLS(tlsFiles); err != nil {
+				return err
+			}
+			if o.TLSHTTP && o.TLS == nil {
+				return errors.New("--tls-http serves the HTTP port with --tls-cert-file's certificate: give --tls-cert-file and --tls-key-file")
+			}
 			o.Logger = log
 			return runDataServer(cmd, o)
 		},
@@ -109,6 +121,8 @@ One of --standalone and --config-servers is required.`,
 	f.Var(&flow, "flow-limit", "flow limits of a namespace on this server, ID:ops=N[,bytes=SIZE] per second (repeat for more namespaces); commands over them get THROTTLED. With config servers, only for namespaces they do not define (use 'granary ctl namespace update' for those)")
 	f.BoolVar(&o.DebugCommands, "enable-debug-commands", false, "enable commands for tests only: GRANARY.DEBUG-SETLOCAL writes to this node's copy without replicating it (makes replicas differ, to test 'granary ctl verify'); never in production")
 	f.StringVar(&o.SourceAddr, "source-addr", "", "local IP that outgoing connections (replication, heartbeats) leave from, as Redis' bind-source-addr (empty: any)")
+	addServerTLSFlags(f, &tlsFiles)
+	f.BoolVar(&o.TLSHTTP, "tls-http", false, "serve /metrics and /healthz over TLS too (Prometheus then scrapes with scheme: https)")
 	addLogFlags(cmd)
 	addConfigFlag(cmd)
 	return cmd

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,21 +17,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"granary/internal/certgen"
 	"granary/internal/clusterapi"
 	"granary/internal/configserver"
 	"granary/internal/dataserver"
+	"granary/internal/tlsconfig"
 )
 
 // devOptions configure a dev cluster. A port of 0 picks a free one.
 type devOptions struct {
 	Dir          string // data directory; "" = a temporary one, removed at the end unless Keep
 	Keep         bool
-	Port         int // config server RESP port
-	HTTPPort     int // config server HTTP (API, metrics) port
-	RaftPort     int // config server Raft port
-	DataPort     int // first data server's RESP port; the others follow
-	DataHTTPPort int // first data server's HTTP (metrics) port; the others follow
-	Nodes        int // data servers; 0 = 3
+	Port         int  // config server RESP port
+	HTTPPort     int  // config server HTTP (API, metrics) port
+	RaftPort     int  // config server Raft port
+	DataPort     int  // first data server's RESP port; the others follow
+	DataHTTPPort int  // first data server's HTTP (metrics) port; the others follow
+	Nodes        int  // data servers; 0 = 3
+	TLS          bool // generate a CA and certificates in Dir/tls and serve every port over TLS
 	Logger       *slog.Logger
 	Out          io.Writer // where the greeting goes
 }
@@ -40,6 +44,7 @@ type devCluster struct {
 	Dir    string
 	Config *configserver.Server
 	Data   []*dataserver.DataServer
+	TLS    *certgen.Files // the generated files, with --tls
 }
 
 const (
@@ -63,9 +68,15 @@ It waits until every bucket has its primary, then prints how to connect:
 Cluster clients (redis-cli -c, go-redis, rueidis, Jedis, redis-py) learn the
 table from the config server and then talk to the data servers directly.
 Data lives in a temporary directory removed on exit, unless --dir or --keep.
-Ctrl-C stops everything.`,
+Ctrl-C stops everything.
+
+With --tls it makes a throwaway CA and certificates in <dir>/tls (for
+127.0.0.1 and localhost) and serves every port over TLS:
+
+  redis-cli --tls --cacert <dir>/tls/ca.crt -c -p 5198`,
 		Example: `  granary dev
   granary dev --dir ./devdata --keep
+  granary dev --tls --dir ./devdata
   granary dev --port 6198 --http-port 9198 --raft-port 6199 --data-port 17001 --data-http-port 18001`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,6 +97,7 @@ Ctrl-C stops everything.`,
 	f.IntVar(&o.RaftPort, "raft-port", 5199, "config server Raft port")
 	f.IntVar(&o.DataPort, "data-port", 7001, "first data server's RESP port; the others take the next ones")
 	f.IntVar(&o.DataHTTPPort, "data-http-port", 8001, "first data server's HTTP (metrics) port; the others take the next ones")
+	f.BoolVar(&o.TLS, "tls", false, "serve every port over TLS, with a throwaway CA and certificates generated in <dir>/tls (new ones at every start)")
 	addLogFlags(cmd)
 	// Four servers' worth of info lines would bury the greeting: warn by default.
 	lf := f.Lookup("log-level")
@@ -137,19 +149,28 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 		}
 	}()
 
+	var srvTLS, cliTLS *tls.Config
+	if o.TLS {
+		if srvTLS, cliTLS, err = c.makeTLS(); err != nil {
+			return err
+		}
+	}
+
 	// The config server outlives ctx: close stops it after the data
 	// servers, so that they do not spend their last moments looking for it.
 	c.Config, err = configserver.Start(context.WithoutCancel(ctx), configserver.Options{
-		ID:       "cs1",
-		Dir:      filepath.Join(c.Dir, "config-cs1"),
-		Raft:     devAddr(o.RaftPort, 0),
-		Peers:    []configserver.Peer{{ID: "cs1", Raft: devAddr(o.RaftPort, 0)}}, // a group of one
-		HTTP:     devAddr(o.HTTPPort, 0),
-		RESP:     devAddr(o.Port, 0),
-		AutoAdd:  true,
-		Copies:   devCopies,
-		MinNodes: o.Nodes,
-		Logger:   slog.New(quietRaft{o.Logger.Handler()}).With("server", "config"),
+		ID:        "cs1",
+		Dir:       filepath.Join(c.Dir, "config-cs1"),
+		Raft:      devAddr(o.RaftPort, 0),
+		Peers:     []configserver.Peer{{ID: "cs1", Raft: devAddr(o.RaftPort, 0)}}, // a group of one
+		HTTP:      devAddr(o.HTTPPort, 0),
+		RESP:      devAddr(o.Port, 0),
+		AutoAdd:   true,
+		Copies:    devCopies,
+		MinNodes:  o.Nodes,
+		TLS:       srvTLS,
+		TLSClient: cliTLS,
+		Logger:    slog.New(quietRaft{o.Logger.Handler()}).With("server", "config"),
 	})
 	if err != nil {
 		return devPortHint(fmt.Errorf("starting the config server: %w", err))
@@ -172,6 +193,9 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 			ConfigServers: []string{api},
 			Dir:           filepath.Join(c.Dir, fmt.Sprintf("data-%d", i+1)),
 			Zone:          devZone,
+			TLS:           srvTLS,
+			TLSClient:     cliTLS,
+			TLSHTTP:       o.TLS,
 			Logger:        o.Logger.With("server", fmt.Sprintf("data-%d", i+1)),
 		})
 		if err != nil {
@@ -180,7 +204,7 @@ func runDev(ctx context.Context, o devOptions, ready func(*devCluster)) (err err
 		c.Data = append(c.Data, ds)
 	}
 
-	if err := devWaitTable(ctx, clusterapi.NewClient([]string{api}), c.Data, o.Logger); err != nil {
+	if err := devWaitTable(ctx, clusterapi.NewClientTLS([]string{api}, cliTLS), c.Data, o.Logger); err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
 		}
@@ -245,23 +269,40 @@ func (c *devCluster) greet(o devOptions) {
 	_, port, _ := net.SplitHostPort(c.Config.RESPAddr())
 	w := o.Out
 	fmt.Fprintf(w, "Granary dev cluster: 1 config server, %d data servers, %d copies of each bucket\n\n", len(c.Data), devCopies)
-	fmt.Fprintf(w, "  connect:   redis-cli -c -p %s\n", port)
-	if api == "127.0.0.1:8198" {
-		fmt.Fprintf(w, "  status:    granary ctl status\n")
-	} else {
-		fmt.Fprintf(w, "  status:    granary ctl --config-servers %s status\n", api)
+	scheme, cliFlags, ctlFlags := "http", "", ""
+	if c.TLS != nil {
+		scheme = "https"
+		cliFlags = " --tls --cacert " + c.TLS.CA
+		ctlFlags = " --tls-ca-cert-file " + c.TLS.CA
 	}
-	fmt.Fprintf(w, "  dashboard: http://%s/ui/\n", api)
-	fmt.Fprintf(w, "  API:       http://%s/v1/status\n", api)
-	fmt.Fprintf(w, "  metrics:   http://%s/metrics (config server)\n", api)
+	fmt.Fprintf(w, "  connect:   redis-cli%s -c -p %s\n", cliFlags, port)
+	if api == "127.0.0.1:8198" {
+		fmt.Fprintf(w, "  status:    granary ctl%s status\n", ctlFlags)
+	} else {
+		fmt.Fprintf(w, "  status:    granary ctl%s --config-servers %s status\n", ctlFlags, api)
+	}
+	fmt.Fprintf(w, "  dashboard: %s://%s/ui/\n", scheme, api)
+	fmt.Fprintf(w, "  API:       %s://%s/v1/status\n", scheme, api)
+	fmt.Fprintf(w, "  metrics:   %s://%s/metrics (config server)\n", scheme, api)
 	for i, ds := range c.Data {
-		fmt.Fprintf(w, "             http://%s/metrics (data server %d, RESP %s)\n", ds.HTTPAddr(), i+1, ds.Addr())
+		fmt.Fprintf(w, "             %s://%s/metrics (data server %d, RESP %s)\n", scheme, ds.HTTPAddr(), i+1, ds.Addr())
 	}
 	note := ""
 	if o.Dir == "" && !o.Keep {
 		note = " (removed on exit; --keep keeps it)"
 	}
 	fmt.Fprintf(w, "  data:      %s%s\n\nCtrl-C stops it.\n", c.Dir, note)
+}
+
+// makeTLS writes a fresh CA and certificates into Dir/tls and returns the
+// servers' and their dialers' configurations.
+func (c *devCluster) makeTLS() (srv, cli *tls.Config, err error) {
+	files, err := certgen.WriteFiles(filepath.Join(c.Dir, "tls"), "127.0.0.1", "localhost", "::1")
+	if err != nil {
+		return nil, nil, err
+	}
+	c.TLS = &files
+	return serverTLS(tlsconfig.Files{Cert: files.Cert, Key: files.Key, CA: files.CA})
 }
 
 // close stops the data servers, then the config server.

@@ -42,6 +42,24 @@ func freePort(t *testing.T) int {
 	return n
 }
 
+// startDev runs a dev cluster until ctx ends and returns it once ready,
+// with the channel runDev's result arrives on.
+func startDev(t *testing.T, ctx context.Context, o devOptions, out *syncBuffer) (*devCluster, <-chan error) {
+	t.Helper()
+	readyc := make(chan *devCluster, 1)
+	done := make(chan error, 1)
+	go func() { done <- runDev(ctx, o, func(c *devCluster) { readyc <- c }) }()
+	select {
+	case c := <-readyc:
+		return c, done
+	case err := <-done:
+		t.Fatalf("dev stopped before it was ready: %v\n%s", err, out.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("dev not ready after 90s:\n%s", out.String())
+	}
+	return nil, nil
+}
+
 func TestDevSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a dev cluster")
@@ -59,18 +77,7 @@ func TestDevSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	readyc := make(chan *devCluster, 1)
-	done := make(chan error, 1)
-	go func() { done <- runDev(ctx, o, func(c *devCluster) { readyc <- c }) }()
-
-	var c *devCluster
-	select {
-	case c = <-readyc:
-	case err := <-done:
-		t.Fatalf("dev stopped before it was ready: %v\n%s", err, out.String())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("dev not ready after 90s:\n%s", out.String())
-	}
+	c, done := startDev(t, ctx, o, &out)
 	greeting := out.String()
 	wantContains(t, "greeting", greeting, fmt.Sprintf("redis-cli -c -p %d", o.Port), "granary ctl --config-servers",
 		c.Config.HTTPAddr()+"/metrics", c.Config.HTTPAddr()+"/ui/", "3 data servers")

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"granary/internal/certgen"
+	"granary/internal/tlsconfig"
 )
 
 func TestHealthcheck(t *testing.T) {
@@ -24,6 +28,21 @@ func TestHealthcheck(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	certs, err := certgen.WriteFiles(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := tlsconfig.Files{Cert: certs.Cert, Key: certs.Key}.Server()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Granary's servers wrap their listener (httptest's StartTLS would
+	// serve its own certificate).
+	tlsSrv := httptest.NewUnstartedServer(mux)
+	tlsSrv.Listener = tls.NewListener(tlsSrv.Listener, tlsCfg)
+	tlsSrv.Start()
+	defer tlsSrv.Close()
+	tlsURL := strings.Replace(tlsSrv.URL, "http://", "https://", 1)
 
 	cases := []struct {
 		name    string
@@ -38,6 +57,9 @@ func TestHealthcheck(t *testing.T) {
 		{"refused", []string{"--url", "http://" + freeAddr(t) + "/healthz"}, "", "connection refused"},
 		{"no url", nil, "", "--url is required"},
 		{"not a url", []string{"--url", "127.0.0.1:8198"}, "", "want http://host:port/path"},
+		{"https", []string{"--url", tlsURL + "/healthz", "--tls-ca-cert-file", certs.CA}, "ok\n", ""},
+		{"https, CA not given", []string{"--url", tlsURL + "/healthz"}, "", "unknown authority"},
+		{"https, CA file missing", []string{"--url", tlsURL + "/healthz", "--tls-ca-cert-file", certs.CA + ".nope"}, "", "no such file"},
 		{"bad timeout", []string{"--url", srv.URL + "/healthz", "--timeout", "0s"}, "", "--timeout must be positive"},
 	}
 	for _, c := range cases {

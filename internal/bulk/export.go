@@ -51,7 +51,7 @@ func Export(ctx context.Context, w io.Writer, o Options) (Result, error) {
 			} else {
 				c := clients[addr]
 				if c == nil {
-					c = redis.NewClient(&redis.Options{Addr: addr, Username: o.Username, Password: o.Password, DB: int(o.Namespace), MaxRetries: -1})
+					c = redis.NewClient(&redis.Options{Addr: addr, TLSConfig: o.TLS, Username: o.Username, Password: o.Password, DB: int(o.Namespace), MaxRetries: -1})
 					clients[addr] = c
 				}
 				err = exportBucket(ctx, c, uint16(b), wr, &res)

@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"granary/internal/progress"
@@ -25,8 +26,11 @@ type Options struct {
 	// Seeds are RESP addresses of the cluster (data servers, or config
 	// servers' RESP ports): the bucket map is read from the first that
 	// answers CLUSTER SLOTS.
-	Seeds     []string
-	Username  string
+	Seeds    []string
+	Username string
+	// TLS, when set, connects to the servers with TLS (servers started
+	// with --tls-cert-file).
+	TLS       *tls.Config
 	Password  string
 	Namespace uint16
 	Format    string // CSV or JSONL
@@ -171,7 +175,7 @@ func send(ctx context.Context, files [][]byte, o Options, total int64) error {
 	client := func(addr string) *redis.Client {
 		c := clients[addr]
 		if c == nil {
-			c = redis.NewClient(&redis.Options{Addr: addr, Username: o.Username, Password: o.Password, DB: int(o.Namespace),
+			c = redis.NewClient(&redis.Options{Addr: addr, TLSConfig: o.TLS, Username: o.Username, Password: o.Password, DB: int(o.Namespace),
 				MaxRetries: -1, ReadTimeout: 5 * time.Minute, WriteTimeout: time.Minute, PoolSize: 2})
 			clients[addr] = c
 		}
@@ -294,7 +298,7 @@ func isFatal(err error) bool {
 func bucketOwners(ctx context.Context, o Options) ([]string, error) {
 	var last error
 	for _, seed := range o.Seeds {
-		c := redis.NewClient(&redis.Options{Addr: seed, Username: o.Username, Password: o.Password, MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: seed, TLSConfig: o.TLS, Username: o.Username, Password: o.Password, MaxRetries: -1})
 		slots, err := c.ClusterSlots(ctx).Result()
 		c.Close()
 		if err != nil {

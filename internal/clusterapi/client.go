@@ -3,6 +3,7 @@ package clusterapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,20 +33,43 @@ func (e *StatusError) Error() string {
 // Client talks to a config server group. It tries the addresses in turn,
 // starting with the last one that answered.
 type Client struct {
-	addrs []string
-	hc    *http.Client
-	last  atomic.Int32
+	addrs  []string
+	hc     *http.Client
+	scheme string // "http" or "https"
+	last   atomic.Int32
 }
 
 // NewClient returns a client for the config servers' API addresses (host:port).
 func NewClient(addrs []string) *Client {
-	return &Client{addrs: addrs, hc: &http.Client{Timeout: 5 * time.Second}}
+	return &Client{addrs: addrs, hc: &http.Client{Timeout: 5 * time.Second}, scheme: "http"}
+}
+
+// NewClientTLS returns a client that speaks HTTPS with cfg (config servers
+// started with a TLS certificate); a nil cfg gives NewClient's plain HTTP.
+func NewClientTLS(addrs []string, cfg *tls.Config) *Client {
+	if cfg == nil {
+		return NewClient(addrs)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.Clone() // the transport adds its protocols to it
+	return NewClientHTTP(addrs, &http.Client{Timeout: 5 * time.Second, Transport: tr}, true)
 }
 
 // NewClientHTTP returns a client that sends its requests with hc (e.g. one
-// bound to a source address).
-func NewClientHTTP(addrs []string, hc *http.Client) *Client {
-	return &Client{addrs: addrs, hc: hc}
+// bound to a source address); with https, hc's transport holds the TLS
+// configuration.
+func NewClientHTTP(addrs []string, hc *http.Client, https bool) *Client {
+	c := &Client{addrs: addrs, hc: hc, scheme: "http"}
+	if https {
+		c.scheme = "https"
+	}
+	return c
+}
+
+// To returns a client for other addresses that speaks as c does (scheme,
+// TLS, transport).
+func (c *Client) To(addrs []string) *Client {
+	return &Client{addrs: addrs, hc: c.hc, scheme: c.scheme}
 }
 
 // Addrs returns the addresses the client uses.
@@ -91,7 +115,7 @@ func (c *Client) once(ctx context.Context, addr, method, path string, body []byt
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.scheme+"://"+addr+path, rd)
 	if err != nil {
 		return err
 	}

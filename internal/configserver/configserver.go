@@ -22,6 +22,7 @@ package configserver
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -109,6 +110,13 @@ type Options struct {
 	// MovesPerNode bounds the buckets a node takes part in moving at once,
 	// as primary or as target (default DefaultMovesPerNode).
 	MovesPerNode int
+
+	// TLS, when set, makes every port (Raft, HTTP API, RESP) speak TLS
+	// only, with this configuration. TLSClient is then the configuration of
+	// the connections the server opens to the others (Raft, requests
+	// forwarded to the leader); it must be set with TLS.
+	TLS       *tls.Config
+	TLSClient *tls.Config
 
 	Logger *slog.Logger // nil = slog.Default()
 }
@@ -260,7 +268,16 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		return nil, err
 	}
 	hlog := newRaftLogger(log)
-	if s.trans, err = raft.NewTCPTransportWithLogger(opts.Raft, advertise, 3, 10*time.Second, hlog); err != nil {
+	if opts.TLS != nil {
+		if opts.TLSClient == nil {
+			return nil, errors.New("configserver: TLS needs a client configuration too (for Raft and forwarding)")
+		}
+		stream, err := newTLSStream(opts.Raft, advertise, opts.TLS, opts.TLSClient)
+		if err != nil {
+			return nil, fmt.Errorf("configserver: raft transport: %w", err)
+		}
+		s.trans = raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hlog)
+	} else if s.trans, err = raft.NewTCPTransportWithLogger(opts.Raft, advertise, 3, 10*time.Second, hlog); err != nil {
 		return nil, fmt.Errorf("configserver: raft transport: %w", err)
 	}
 	closers = append(closers, func() { srv.trans.Close() })
@@ -280,6 +297,12 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 		}
 		closers = append(closers, func() { srv.respLn.Close() })
 		s.respAddr = s.advertised(s.respLn.Addr())
+	}
+	if opts.TLS != nil {
+		s.httpLn = tls.NewListener(s.httpLn, opts.TLS)
+		if s.respLn != nil {
+			s.respLn = tls.NewListener(s.respLn, opts.TLS)
+		}
 	}
 
 	// The RESP front: a data-server node that no table lists.

@@ -37,6 +37,7 @@ type targetKey struct{}
 func (s *Server) initHTTP() {
 	s.fwd = &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		TLSClientConfig:       s.opts.TLSClient.Clone(), // the transport adds its protocols to it
 		ResponseHeaderTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
@@ -45,7 +46,7 @@ func (s *Server) initHTTP() {
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := pr.In.Context().Value(targetKey{}).(string)
-			pr.SetURL(&url.URL{Scheme: "http", Host: target})
+			pr.SetURL(&url.URL{Scheme: s.scheme(), Host: target})
 			pr.SetXForwarded()
 			pr.Out.Header.Set(hdrForwarded, s.opts.ID)
 		},
@@ -101,6 +102,14 @@ func (s *Server) initHTTP() {
 		writeError(w, errf(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// scheme is the URL scheme of the config servers' API: https with TLS.
+func (s *Server) scheme() string {
+	if s.opts.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // leaderOnly runs h on the leader; a follower forwards the request to the

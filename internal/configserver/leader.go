@@ -409,7 +409,7 @@ func (s *Server) registerWithLeader(ctx context.Context) error {
 	body, _ := json.Marshal(s.ownRecord())
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/config-servers?record=1", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.scheme()+"://"+addr+"/v1/config-servers?record=1", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

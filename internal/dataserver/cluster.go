@@ -111,6 +111,7 @@ type cluster struct {
 	boot    string
 	acked   bool
 	hc      *http.Client
+	https   bool // the config servers' API speaks TLS
 	nsByID  map[uint16]clusterapi.Namespace
 	applied map[uint16]int64 // quotas set on defined namespaces' engines
 
@@ -132,14 +133,17 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 		clients:  map[string]*clusterapi.Client{},
 		interval: DefaultHeartbeat,
 		applied:  map[uint16]int64{},
+		https:    opts.TLSClient != nil,
 	}
 	c.boot, _ = newNodeID()
 	c.boot = c.boot[:16]
+	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if opts.SourceAddr != "" {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(opts.SourceAddr)}}).DialContext
-		c.hc = &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	}
+	// A copy: the transport adds its protocols to the configuration.
+	tr.TLSClientConfig = opts.TLSClient.Clone() // nil: plain HTTP
+	c.hc = &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	if h := d.HTTPAddr(); h != "" {
 		host, port, _ := net.SplitHostPort(h)
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
@@ -234,10 +238,7 @@ func (c *cluster) send(ctx context.Context, req *clusterapi.HeartbeatRequest) (*
 	for _, a := range c.order() {
 		cl := c.clients[a]
 		if cl == nil {
-			cl = clusterapi.NewClient([]string{a})
-			if c.hc != nil {
-				cl = clusterapi.NewClientHTTP([]string{a}, c.hc)
-			}
+			cl = clusterapi.NewClientHTTP([]string{a}, c.hc, c.https)
 			c.clients[a] = cl
 		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)

@@ -6,6 +6,7 @@ package dataserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -76,6 +77,15 @@ type Options struct {
 	// heartbeats) leave from; "" = chosen by the system.
 	SourceAddr string
 
+	// TLS, when set, is the RESP port's TLS configuration: the port speaks
+	// TLS only. TLSClient is the configuration of the connections the
+	// server opens (replication links, heartbeats to the config servers'
+	// API); set, they use TLS. TLSHTTP serves /metrics and /healthz over
+	// TLS too (with TLS).
+	TLS       *tls.Config
+	TLSClient *tls.Config
+	TLSHTTP   bool
+
 	// Engine is the engine of namespaces the config servers do not define:
 	// EngineMem (default) or EngineDisk (needs Dir).
 	Engine string
@@ -137,6 +147,9 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if clustered && opts.Standalone {
 		return nil, errors.New("a data server is either standalone or run by config servers, not both")
 	}
+	if clustered && opts.TLS != nil && opts.TLSClient == nil {
+		return nil, errors.New("a data server on TLS dials its peers and the config servers with TLS: give a client configuration too")
+	}
 	for _, a := range opts.ConfigServers {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("config server address %q: want host:port", a)
@@ -163,6 +176,11 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		return fail(err)
+	}
+	if opts.TLS != nil {
+		// The handshake runs on the connection's own goroutine, at its
+		// first read; the plain path is a *net.TCPConn, untouched.
+		ln = tls.NewListener(ln, opts.TLS)
 	}
 	host, port, err := advertised(opts.Advertise, ln.Addr(), clustered)
 	if err != nil {
@@ -198,7 +216,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		}
 		repl = replication.New(replication.Options{
 			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog, MoveRate: opts.MoveRate,
-			SourceAddr: opts.SourceAddr, Logger: opts.Logger, Watcher: trk,
+			SourceAddr: opts.SourceAddr, TLS: opts.TLSClient, Logger: opts.Logger, Watcher: trk,
 		})
 	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {
@@ -267,7 +285,11 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	d.cancel = cancel
 	if opts.HTTP != "" {
-		if d.http, err = startHTTP(opts.HTTP, node, opts.Pprof, opts.Logger); err != nil {
+		var httpTLS *tls.Config
+		if opts.TLSHTTP {
+			httpTLS = opts.TLS
+		}
+		if d.http, err = startHTTP(opts.HTTP, httpTLS, node, opts.Pprof, opts.Logger); err != nil {
 			cancel()
 			ln.Close()
 			return fail(err)

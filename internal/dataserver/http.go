@@ -2,6 +2,7 @@ package dataserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -23,10 +24,14 @@ type httpServer struct {
 	srv *http.Server
 }
 
-func startHTTP(addr string, node *command.Node, profiling bool, log *slog.Logger) (*httpServer, error) {
+// startHTTP serves on addr, over TLS with tlsCfg when it is set.
+func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, profiling bool, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

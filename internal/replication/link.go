@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -214,7 +215,14 @@ func (l *link) session(ctx context.Context) error {
 	if r.opts.SourceAddr != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(r.opts.SourceAddr)}
 	}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if r.opts.TLS != nil {
+		// The handshake is bounded by the dialer's timeout too.
+		nc, err = (&tls.Dialer{NetDialer: &d, Config: r.opts.TLS}).DialContext(ctx, "tcp", addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			l.refused.Store(true)

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"math"
 	"net"
@@ -32,15 +33,18 @@ const (
 
 // Options configure a Replicator.
 type Options struct {
-	Self     string        // this node's id
-	Secret   string        // cluster secret peers must present ("" = none)
-	Lease    time.Duration // 0 = DefaultLease
-	LogBytes int64         // 0 = DefaultLogBytes
+	Self       string        // this node's id
+	Secret     string        // cluster secret peers must present ("" = none)
+	Lease      time.Duration // 0 = DefaultLease
+	LogBytes   int64         // 0 = DefaultLogBytes
+	SourceAddr string        // local IP for outgoing links ("" = any)
+	// TLS, when set, makes outgoing links TLS connections verified with it
+	// (the peers' RESP ports speak TLS).
+	TLS *tls.Config
 	// MoveRate bounds the bytes per second of the snapshots a link sends
 	// for buckets added to it while it runs (migration), so that a move
 	// does not crowd out the writes it streams (0: unlimited).
-	MoveRate   int64
-	SourceAddr string // local IP for outgoing links ("" = any)
+	MoveRate int64
 	// SettleTimeout: 0 = DefaultSettleTimeout.
 	SettleTimeout time.Duration
 	// OrphanKeep is how long a node keeps the data of a bucket it was taken

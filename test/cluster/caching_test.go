@@ -21,7 +21,7 @@ import (
 // invalidation of a key the connection tracks before the write's reply).
 func TestCachingRueidis(t *testing.T) {
 	c := startCluster(t, clusterOpts{configs: 1, data: 3, autoAdd: true, copies: 2})
-	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{c.cfg[0].resp}, ConnWriteTimeout: 10 * time.Second})
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{c.cfg[0].resp}, ConnWriteTimeout: 10 * time.Second, TLSConfig: clientTLS()})
 	if err != nil {
 		t.Fatalf("rueidis.NewClient: %v", err)
 	}

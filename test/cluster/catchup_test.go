@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +22,7 @@ func catchups(t *testing.T, dss ...*dataServer) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
 	for _, ds := range dss {
-		resp, err := http.Get("http://" + ds.http + "/metrics")
+		resp, err := httpGet(ds.http, "/metrics")
 		if err != nil {
 			t.Fatalf("%s: metrics: %v", ds.name, err)
 		}
@@ -117,7 +116,7 @@ func TestCatchUpByReplayOrSnapshot(t *testing.T) {
 		}
 		// Its copies converge on what was written meanwhile (a READONLY
 		// read may see a copy still catching up, so each key gets time).
-		ro := redis.NewClient(&redis.Options{Addr: ds.addr, OnConnect: func(ctx context.Context, cn *redis.Conn) error {
+		ro := redis.NewClient(&redis.Options{Addr: ds.addr, TLSConfig: clientTLS(), OnConnect: func(ctx context.Context, cn *redis.Conn) error {
 			return cn.ReadOnly(ctx).Err()
 		}})
 		read := 0

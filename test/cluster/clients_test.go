@@ -328,7 +328,7 @@ func TestClientsThroughConfigServer(t *testing.T) {
 
 	for _, proto := range []int{2, 3} {
 		t.Run(fmt.Sprintf("go-redis/RESP%d", proto), func(t *testing.T) {
-			cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cfg.resp}, Protocol: proto,
+			cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{cfg.resp}, Protocol: proto, TLSConfig: clientTLS(),
 				DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 			defer cc.Close()
 			do := func(ctx context.Context, _ bool, args ...string) (any, error) {
@@ -375,7 +375,7 @@ func TestClientsThroughConfigServer(t *testing.T) {
 			name = "rueidis/RESP2"
 		}
 		t.Run(name, func(t *testing.T) {
-			rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.resp}, AlwaysRESP2: resp2,
+			rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{cfg.resp}, AlwaysRESP2: resp2, TLSConfig: clientTLS(),
 				DisableCache: true, ConnWriteTimeout: 10 * time.Second})
 			if err != nil {
 				t.Fatalf("rueidis.NewClient: %v", err)
@@ -444,8 +444,9 @@ func TestClientsThroughConfigServer(t *testing.T) {
 		for _, tg := range targets {
 			_, port, _ := strings.Cut(tg.addr, ":")
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			cmd := exec.CommandContext(ctx, "redis-benchmark", "--cluster", "-h", "127.0.0.1", "-p", port,
-				"-t", "set,get", "-n", "20000", "-c", "20", "-q", "--csv")
+			args := append([]string{"--cluster", "-h", "127.0.0.1", "-p", port,
+				"-t", "set,get", "-n", "20000", "-c", "20", "-q", "--csv"}, redisToolTLSArgs()...)
+			cmd := exec.CommandContext(ctx, "redis-benchmark", args...)
 			out, err := cmd.CombinedOutput()
 			cancel()
 			s := string(out)
@@ -470,7 +471,7 @@ func redisCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "redis-cli", append(redisToolTLSArgs(), args...)...).CombinedOutput()
 	if err != nil {
 		t.Errorf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

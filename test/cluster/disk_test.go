@@ -89,7 +89,7 @@ func TestDiskRestartCatchesUpByReplay(t *testing.T) {
 
 	// Every key, through the cluster; and from the restarted node's own
 	// copies where it holds one.
-	ro := redis.NewClient(&redis.Options{Addr: ds.addr, OnConnect: func(ctx context.Context, cn *redis.Conn) error {
+	ro := redis.NewClient(&redis.Options{Addr: ds.addr, TLSConfig: clientTLS(), OnConnect: func(ctx context.Context, cn *redis.Conn) error {
 		return cn.ReadOnly(ctx).Err()
 	}})
 	defer ro.Close()

@@ -156,7 +156,7 @@ func joinLines(ss []string) string {
 func newClusterClient(t *testing.T, addrs ...string) *redis.ClusterClient {
 	// The table is reloaded every 500 ms (go-redis' default is 10 s, and it
 	// does not reload when a node stops answering): see docs/replication.md.
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 2 * time.Second,
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: 2 * time.Second, TLSConfig: clientTLS(),
 		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, ClusterStateReloadInterval: 500 * time.Millisecond})
 	t.Cleanup(func() { cc.Close() })
 	return cc
@@ -260,7 +260,7 @@ func (c *cluster) checkHeartbeats(t *testing.T, leader string, want int) {
 	var api *clusterapi.Client
 	for _, cs := range c.cfg {
 		if cs.id == leader {
-			api = clusterapi.NewClient([]string{cs.http})
+			api = apiClient(cs.http)
 		}
 	}
 	if api == nil {

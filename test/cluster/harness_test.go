@@ -369,6 +369,7 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 	for _, cs := range c.cfg {
 		args := []string{"config", "--id", cs.id, "--dir", cs.dir, "--raft", cs.raft, "--http", cs.http,
 			"--listen", cs.resp, "--min-nodes", strconv.Itoa(o.minNodes)}
+		args = append(args, serverTLSArgs()...)
 		if o.configs > 1 {
 			args = append(args, "--peers", strings.Join(peers, ","))
 		}
@@ -381,7 +382,7 @@ func startCluster(t *testing.T, o clusterOpts) *cluster {
 		cs.proc = newProc(t, cs.id, filepath.Join(c.dir, cs.id+".log"), httpReady(cs.http), args...)
 		https = append(https, cs.http)
 	}
-	c.api = clusterapi.NewClient(https)
+	c.api = apiClient(https...)
 	// Start the group together: a member of three waits for its peers.
 	var wg sync.WaitGroup
 	errs := make([]error, len(c.cfg))
@@ -420,6 +421,7 @@ func (c *cluster) newDataServer(t *testing.T, zone string) *dataServer {
 	ds.dir = filepath.Join(c.dir, name)
 	args := append([]string{"data", "--config-servers", strings.Join(c.configHTTP(), ","), "--id", ds.id, "--dir", ds.dir,
 		"--zone", ds.zone, "--listen", ds.addr, "--http", ds.http, "--advertise", ds.addr}, c.opts.dataArgs...)
+	args = append(args, dataTLSArgs()...)
 	ds.proc = newProc(t, name, filepath.Join(c.dir, name+".log"), pingReady(ds.addr), args...)
 	c.data = append(c.data, ds)
 	return ds
@@ -458,7 +460,7 @@ func (c *cluster) addNode(t *testing.T, id, zone string) {
 func (c *cluster) status(addrs ...string) (*clusterapi.Status, error) {
 	api := c.api
 	if len(addrs) > 0 {
-		api = clusterapi.NewClient(addrs)
+		api = apiClient(addrs...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -572,7 +574,7 @@ func (c *cluster) waitTableErr(up int, timeout time.Duration) (*clusterapi.Statu
 func (c *cluster) notServing(st *clusterapi.Status, up int) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	tb, err := clusterapi.NewClient(c.configHTTP()).Table(ctx)
+	tb, err := apiClient(c.configHTTP()...).Table(ctx)
 	if err != nil {
 		return "table: " + err.Error()
 	}
@@ -619,7 +621,7 @@ func (c *cluster) notServing(st *clusterapi.Status, up int) string {
 
 // metric returns a gauge or counter without labels from a server's /metrics.
 func metric(addr, name string) (float64, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := httpGet(addr, "/metrics")
 	if err != nil {
 		return 0, err
 	}
@@ -655,7 +657,7 @@ var bucketKeys = sync.OnceValue(func() []string {
 
 // httpReady: the config server's API answers /v1/status.
 func httpReady(addr string) func() error {
-	api := clusterapi.NewClient([]string{addr})
+	api := apiClient(addr)
 	return func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -674,7 +676,7 @@ func pingReady(addr string) func() error {
 
 // plainClient is a non-cluster go-redis client; it is closed when the test ends.
 func plainClient(t *testing.T, addr string, proto int) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: proto, DialTimeout: 2 * time.Second,
+	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: proto, DialTimeout: 2 * time.Second, TLSConfig: clientTLS(),
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -687,7 +689,7 @@ var probePassword string
 // oneShot runs one query on a fresh single-connection client, bounded to 2 s.
 func oneShot[T any](addr string, query func(context.Context, *redis.Client) (T, error)) (T, error) {
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, PoolSize: 1, Password: probePassword})
+		ReadTimeout: 2 * time.Second, PoolSize: 1, Password: probePassword, TLSConfig: clientTLS()})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -773,7 +775,7 @@ func keysOn(owners [routing.Buckets]string, addr, prefix string, n int) []string
 // ctl runs `granary ctl` against the cluster's config servers and returns its
 // combined output.
 func (c *cluster) ctl(args ...string) (string, error) {
-	full := append([]string{"ctl", "--config-servers", strings.Join(c.configHTTP(), ",")}, args...)
+	full := append(append([]string{"ctl", "--config-servers", strings.Join(c.configHTTP(), ",")}, ctlTLSArgs()...), args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, granaryBin, full...)

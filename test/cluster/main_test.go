@@ -11,7 +11,8 @@
 // output to a log file in the test's directory; when a test fails, the last
 // lines of every log are printed with the file's path, and the directory
 // (logs, Raft state, node ids) is kept. redis-cli and redis-benchmark must be
-// on PATH (make deps).
+// on PATH (make deps). With GRANARY_TEST_TLS=1 (make cluster-test-tls) every
+// server and client speaks TLS (tls_test.go).
 //
 //	harness_test.go   processes (start, SIGKILL, restart), clusters, waiting for a table
 //	clients_test.go   go-redis and rueidis cluster clients, redis-cli -c and
@@ -36,6 +37,7 @@ import (
 	"fmt"
 	"granary/test/testbin"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -53,6 +55,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if err := setupTLS(filepath.Join(dir, "tls")); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		return 1
+	}
 	if granaryBin, err = testbin.Build("cluster", dir); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		return 1

@@ -167,7 +167,7 @@ func TestDataServerRestart(t *testing.T) {
 		}
 		// The restarted node caught up: READONLY reads of its copies return
 		// those values.
-		ro := redis.NewClient(&redis.Options{Addr: ds.addr, OnConnect: func(ctx context.Context, cn *redis.Conn) error {
+		ro := redis.NewClient(&redis.Options{Addr: ds.addr, TLSConfig: clientTLS(), OnConnect: func(ctx context.Context, cn *redis.Conn) error {
 			return cn.ReadOnly(ctx).Err()
 		}})
 		read := 0
