@@ -72,7 +72,8 @@ probe() {
   local -n _entry=${1}_ENTRY
   local d=$2s
   [[ $2 == 0 ]] && d=24h
-  "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" >"$3" 2>"$3.err"
+  # exec: the pid the caller gets is the probe's own, for its SIGTERM.
+  exec "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" >"$3" 2>"$3.err"
 }
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
@@ -84,14 +85,14 @@ measure() {
   local p=$1 name=$2 t0 t1 pid
   shift 2
   log "$name: $BEFORE s of probe before the move"
-  probe "$p" "$BEFORE" "$WORKDIR/$name-before.txt"
+  (probe "$p" "$BEFORE" "$WORKDIR/$name-before.txt")
   probe "$p" 0 "$WORKDIR/$name-during.txt" &
   pid=$!
   sleep 1
   t0=$(date +%s.%N)
   "$@" >"$WORKDIR/$name-move.log" 2>&1 || { KEEP_WORKDIR=1; tail "$WORKDIR/$name-move.log" >&2; die "$name: the move failed"; }
   t1=$(date +%s.%N)
-  kill -INT "$pid" && wait "$pid" || true
+  kill -TERM "$pid" && wait "$pid" || true
   SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   P99B[$name]=$(field p99_ms "$WORKDIR/$name-before.txt") ERRB[$name]=$(field errors "$WORKDIR/$name-before.txt")
   P99D[$name]=$(field p99_ms "$WORKDIR/$name-during.txt") ERRD[$name]=$(field errors "$WORKDIR/$name-during.txt")
