@@ -52,13 +52,15 @@ LATENCY_BIN=$WORKDIR/latency
 go build -o "$LATENCY_BIN" "$ROOT/bench/latency" || die "cannot build bench/latency"
 
 # load P: KEYS keys key:000000000000.. with VALUE-byte values, every one
-# written (redis-benchmark's -r draws at random: a sequential pass instead).
+# written once, spread over every bucket (redis-benchmark --cluster puts a
+# hash tag in its keys, which would pile each node's keys into one slot).
+WRITER_BIN=$WORKDIR/writer
+go build -o "$WRITER_BIN" "$ROOT/bench/writer" || die "cannot build bench/writer"
 load() {
   local -n _entry=${1}_ENTRY
   log "loading $KEYS keys of $VALUE bytes into ${1,,}"
-  run_wait timeout "$TIMEOUT" "$REDIS_BENCHMARK" --cluster -h 127.0.0.1 -p "$_entry" -c 50 -P 16 \
-    -t set -d "$VALUE" -r "$KEYS" -n "$((KEYS * 2))" -q >/dev/null 2>"$WORKDIR/load-$1.err" ||
-    die "loading ${1,,} failed: $(tail -3 "$WORKDIR/load-$1.err")"
+  run_wait timeout "$TIMEOUT" "$WRITER_BIN" -addr "127.0.0.1:$_entry" -n "$KEYS" -seq -size "$VALUE" \
+    >"$WORKDIR/load-$1.log" 2>&1 || die "loading ${1,,} failed: $(tail -3 "$WORKDIR/load-$1.log")"
 }
 
 # used_mb PORT: used_memory of the node at PORT, in MB.

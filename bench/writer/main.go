@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,13 @@ func main() {
 	n := flag.Int("n", 100000, "keys to write")
 	keyRange := flag.Int("range", 1000000, "keys are drawn from key:0 .. key:range-1")
 	workers := flag.Int("workers", 8, "concurrent writers, each pipelining 64 SETs")
+	size := flag.Int("size", 0, "bytes per value (0: rewritten:<number>)")
+	seq := flag.Bool("seq", false, "write key:0 .. key:n-1 once each, in order, instead of n random keys (a load: keys spread over every bucket, as no hash tag is used)")
 	flag.Parse()
+	var pad string
+	if *size > 0 {
+		pad = strings.Repeat("v", *size)
+	}
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{*addr}, MaxRedirects: 16,
 		MaxRetries: 50, MinRetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 500 * time.Millisecond,
@@ -46,9 +53,16 @@ func main() {
 				}
 				to := min(from+64, int64(*n))
 				pipe := cc.Pipeline()
-				for range to - from {
-					i := rand.IntN(*keyRange)
-					pipe.Set(ctx, fmt.Sprintf("key:%012d", i), fmt.Sprintf("rewritten:%024d", i), 0)
+				for k := from; k < to; k++ {
+					i := int(k)
+					if !*seq {
+						i = rand.IntN(*keyRange)
+					}
+					v := fmt.Sprintf("rewritten:%024d", i)
+					if pad != "" {
+						v = pad
+					}
+					pipe.Set(ctx, fmt.Sprintf("key:%012d", i), v, 0)
 				}
 				cmds, _ := pipe.Exec(ctx)
 				for _, c := range cmds {
