@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,11 @@ type Options struct {
 	Addrs []string
 	// Username and Password are sent with HELLO when set (AUTH).
 	Username, Password string
+	// TLS, when set, makes every connection a TLS connection with this
+	// configuration (the servers run with --tls-cert-file); give it the
+	// cluster's CA in RootCAs, and a client certificate if the servers
+	// require one (--tls-auth-clients).
+	TLS *tls.Config
 	// DialTimeout bounds connecting to a server. Default 5s.
 	DialTimeout time.Duration
 	// ConnTimeout is how long a connection may wait for a reply before the
@@ -132,6 +138,7 @@ func (c *Client) Namespace(id uint16) (*Namespace, error) {
 		Username:          o.Username,
 		Password:          o.Password,
 		SelectDB:          int(id),
+		TLSConfig:         o.TLS,
 		Dialer:            net.Dialer{Timeout: o.DialTimeout},
 		ConnWriteTimeout:  o.ConnTimeout,
 		DisableCache:      o.Cache.TTL == 0,

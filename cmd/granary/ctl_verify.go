@@ -61,6 +61,7 @@ bucket could not be compared.`,
 			if err != nil {
 				return err
 			}
+			o.TLS = e.tls.cfg // the data servers' RESP ports take the same CA and client certificate
 			if o.Replicas, err = bucketReplicas(st, first, last); err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ func (v *verifier) client(addr string) *redis.Client {
 	if c == nil {
 		c = redis.NewClient(&redis.Options{
 			Addr: addr, Username: v.o.Username, Password: v.o.Password,
-			PoolSize: v.o.Parallel, MaxRetries: 1,
+			PoolSize: v.o.Parallel, MaxRetries: 1, TLSConfig: v.o.TLS,
 			// A digest scans its buckets' items: give big buckets time.
 			ReadTimeout: time.Minute,
 		})

@@ -9,6 +9,7 @@ package verify
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"slices"
@@ -33,6 +34,8 @@ type Options struct {
 	Namespace int
 	// Username and Password authenticate to the data servers.
 	Username, Password string
+	// TLS, when set, connects to the data servers over TLS.
+	TLS *tls.Config
 	// Repair re-copies differing secondaries from their primaries.
 	Repair bool
 	// Strict counts differences in namespaces that evicted items (a memory

@@ -20,7 +20,7 @@ const adminPass = "admin-secret"
 // server's RESP address: it logs in there too to learn the table.
 func (c *cluster) userClient(t *testing.T, user, pass string, proto int) *redis.ClusterClient {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.cfg[0].resp}, Username: user, Password: pass,
-		Protocol: proto, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, MaxRedirects: 3})
+		Protocol: proto, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, MaxRedirects: 3, TLSConfig: clientTLS()})
 	t.Cleanup(func() { cc.Close() })
 	return cc
 }
@@ -29,7 +29,7 @@ func (c *cluster) userClient(t *testing.T, user, pass string, proto int) *redis.
 // user: its connection stays open between commands.
 func nodeClient(t *testing.T, addr, user, pass string) *redis.Client {
 	rc := redis.NewClient(&redis.Options{Addr: addr, Username: user, Password: pass, Protocol: 2,
-		PoolSize: 1, MinIdleConns: 1, MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second})
+		PoolSize: 1, MinIdleConns: 1, MaxRetries: -1, DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, TLSConfig: clientTLS()})
 	t.Cleanup(func() { rc.Close() })
 	return rc
 }

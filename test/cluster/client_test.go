@@ -22,6 +22,9 @@ func newGranaryClient(t *testing.T, c *cluster, opts client.Options) *client.Cli
 	for _, cs := range c.cfg {
 		opts.Addrs = append(opts.Addrs, cs.resp)
 	}
+	if opts.TLS == nil {
+		opts.TLS = clientTLS()
+	}
 	gc, err := client.New(opts)
 	if err != nil {
 		t.Fatalf("client.New: %v", err)
@@ -474,7 +477,7 @@ func TestClientAPI(t *testing.T) {
 	})
 
 	t.Run("DataServerBootstrap", func(t *testing.T) {
-		dc, err := client.New(client.Options{Addrs: []string{c.data[2].addr}})
+		dc, err := client.New(client.Options{Addrs: []string{c.data[2].addr}, TLS: clientTLS()})
 		if err != nil {
 			t.Fatal(err)
 		}

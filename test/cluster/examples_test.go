@@ -62,6 +62,9 @@ func TestExamples(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			args := append([]string{"-addrs", c.cfg[0].resp}, tc.args...)
+			if suiteTLS != nil {
+				args = append(args, "-tls-ca", suiteTLS.CA, "-tls-cert", suiteTLS.ClientCert, "-tls-key", suiteTLS.ClientKey)
+			}
 			out, err := exec.CommandContext(ctx, filepath.Join(dir, tc.name), args...).CombinedOutput()
 			t.Logf("%s %s:\n%s", tc.name, strings.Join(args, " "), out)
 			if err != nil {

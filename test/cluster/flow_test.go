@@ -22,7 +22,7 @@ func TestFlowControl(t *testing.T) {
 	waitFlow(t, ds.addr, "max_ops=20,max_bytes=0")
 
 	rc := redis.NewClient(&redis.Options{Addr: ds.addr, DB: 5, MaxRetries: -1, PoolSize: 1,
-		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, TLSConfig: clientTLS()})
 	t.Cleanup(func() { rc.Close() })
 	ctx := context.Background()
 	const opsErr = "THROTTLED namespace 5 is over its flow limit (20 ops/s)"

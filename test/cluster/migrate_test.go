@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"granary/client"
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
 )
@@ -168,6 +169,8 @@ func TestMigrationAddDrainRemove(t *testing.T) {
 
 	ld := startLoad(cc, "mig", 4, 2*time.Millisecond)
 	ch := startChurn(cc, "gone")
+	// Every kind of granary/client call too (namespace 1: its own keys).
+	gl := startClientLoad(namespace(t, newGranaryClient(t, c, client.Options{}), 1), 2)
 	time.Sleep(time.Second)
 
 	// A fourth node joins; the plan gives it its share, moved online.
@@ -222,6 +225,7 @@ func TestMigrationAddDrainRemove(t *testing.T) {
 
 	ch.finish(t, cc)
 	ld.finish(t, "migration")
+	gl.finish(t)
 	// Every bucket's replicas hold the same data.
 	out, err = c.ctl("verify", "-q")
 	t.Logf("ctl verify after the migration:\n%s", out)
