@@ -147,12 +147,12 @@ printf 'Scaling out 3 -> 4 nodes under load: %d keys x %d bytes (%d MB), probe %
   "$KEYS" "$VALUE" "$DATA_MB" "$RATE" "$(loadavg)"
 printf '%-8s %10s %8s %8s %12s %12s %8s %14s\n' cluster "moved MB" seconds "MB/s" "p99 before" "p99 during" ratio "errors b/d"
 for c in redis granary; do
-  mbs=$(awk -v m="${MOVED[$c]}" -v s="${SECS[$c]}" 'BEGIN { printf "%.1f", s > 0 ? m / s : 0 }')
-  r=$(awk -v a="${P99B[$c]}" -v b="${P99D[$c]}" 'BEGIN { printf "%.2f", a > 0 ? b / a : 0 }')
+  mbs=$(awk -v m="${MOVED[$c]}" -v s="${SECS[$c]}" 'BEGIN { printf "%.1f", (s > 0 ? m / s : 0) }')
+  r=$(awk -v a="${P99B[$c]}" -v b="${P99D[$c]}" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
   printf '%-8s %10s %8s %8s %10s ms %10s ms %8s %14s\n' "$c" "${MOVED[$c]}" "${SECS[$c]}" "$mbs" "${P99B[$c]}" "${P99D[$c]}" "$r" "${ERRB[$c]}/${ERRD[$c]}"
 done
 gr=$(awk -v a="${P99B[granary]}" -v b="${P99D[granary]}" 'BEGIN { print (a > 0 && b / a <= 3) ? "met" : "NOT met" }')
 printf 'Granary p99 during / before <= 3: %s\n' "$gr"
 printf 'Granary/Redis: migration time %s, MB/s %s\n' \
-  "$(awk -v g="${SECS[granary]}" -v r="${SECS[redis]}" 'BEGIN { printf "%.2f", r > 0 ? g / r : 0 }')" \
-  "$(awk -v g="${MOVED[granary]}" -v gs="${SECS[granary]}" -v r="${MOVED[redis]}" -v rs="${SECS[redis]}" 'BEGIN { printf "%.2f", (r * gs) > 0 ? (g / gs) / (r / rs) : 0 }')"
+  "$(awk -v g="${SECS[granary]}" -v r="${SECS[redis]}" 'BEGIN { printf "%.2f", (r > 0 ? g / r : 0) }')" \
+  "$(awk -v g="${MOVED[granary]}" -v gs="${SECS[granary]}" -v r="${MOVED[redis]}" -v rs="${SECS[redis]}" 'BEGIN { printf "%.2f", ((r * gs) > 0 ? (g / gs) / (r / rs) : 0) }')"
