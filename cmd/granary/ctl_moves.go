@@ -148,7 +148,10 @@ func (e *ctlEnv) waitMoves(cmd *cobra.Command, w io.Writer, maxWait time.Duratio
 	var bar interface {
 		Set(int) error
 		Finish() error
+		Describe(string)
 	}
+	var sent0 uint64
+	start := time.Now()
 	for {
 		var m *clusterapi.Moves
 		if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
@@ -158,10 +161,14 @@ func (e *ctlEnv) waitMoves(cmd *cobra.Command, w io.Writer, maxWait time.Duratio
 			return nil, err
 		}
 		if total < 0 && m.Left > 0 {
-			total = m.Left
+			total, sent0 = m.Left, m.SentBytes
 			bar = progress.New(w, int64(total), "moving", "buckets")
 		}
 		if bar != nil {
+			if sent := m.SentBytes - min(sent0, m.SentBytes); sent > 0 {
+				mb := float64(sent) / (1 << 20)
+				bar.Describe(fmt.Sprintf("moving (%.0f MB copied, %.1f MB/s)", mb, mb/max(time.Since(start).Seconds(), 0.001)))
+			}
 			bar.Set(total - min(m.Left, total))
 		}
 		if !m.Planned {

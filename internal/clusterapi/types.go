@@ -226,6 +226,9 @@ type NodeStats struct {
 	Bytes   int64  `json:"bytes"`
 	Ops     uint64 `json:"ops"`
 	Clients int64  `json:"clients"`
+	// MoveBytes counts the bytes of bucket copies this node has sent to
+	// migration targets since it started.
+	MoveBytes uint64 `json:"move_bytes,omitempty"`
 	// Namespaces holds each namespace's counters on this node.
 	Namespaces []NamespaceStats `json:"namespaces,omitempty"`
 }
@@ -329,6 +332,9 @@ type Moves struct {
 	Left    int    `json:"left"`    // buckets not yet laid out as planned
 	Active  []Move `json:"active"`  // buckets in a move now
 	Steps   uint64 `json:"steps"`   // move steps this leader committed
+	// SentBytes sums what the data servers report of the bucket copies they
+	// sent to migration targets since they started (differences give rates).
+	SentBytes uint64 `json:"sent_bytes"`
 }
 
 // Move is one bucket in a move.

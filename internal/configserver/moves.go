@@ -388,6 +388,11 @@ func (s *Server) movesStatus() clusterapi.Moves {
 		out.Active = append(out.Active, m)
 	}
 	out.Steps = s.moveSteps.Load()
+	s.lmu.Lock()
+	for _, l := range s.live {
+		out.SentBytes += l.stats.MoveBytes
+	}
+	s.lmu.Unlock()
 	return out
 }
 

@@ -283,6 +283,7 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 	}
 	if n.Repl != nil {
 		req.Unreachable = n.Repl.Unreachable()
+		req.Stats.MoveBytes = n.Repl.Stats().MoveBytes.Load()
 		for _, m := range n.Repl.Moves() {
 			req.Moves = append(req.Moves, clusterapi.MoveReport{Bucket: int(m.Bucket), Node: m.Node, Caught: m.Caught, Lag: m.Lag, Frozen: m.Frozen})
 		}

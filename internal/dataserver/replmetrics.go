@@ -12,7 +12,7 @@ type replCollector struct {
 
 	catchups, sent, applied, bytesSent, rejected, settleTimeouts, resets *prometheus.Desc
 	lag, logBytes, behind, restored                                      *prometheus.Desc
-	digests, resyncs                                                     *prometheus.Desc
+	digests, resyncs, moveBytes                                          *prometheus.Desc
 }
 
 func newReplCollector(r *replication.Replicator) *replCollector {
@@ -33,12 +33,13 @@ func newReplCollector(r *replication.Replicator) *replCollector {
 		behind:         d("secondaries_behind", "Buckets this node is a secondary of whose copy has not caught up yet."),
 		digests:        d("digests_total", "Bucket digests computed for granary ctl verify (GRANARY.DIGEST), as primary or secondary."),
 		resyncs:        d("repairs_total", "Buckets sent again to a secondary as a snapshot because granary ctl verify --repair found its copy different."),
+		moveBytes:      d("move_bytes_total", "Bytes of bucket copies (snapshots) sent to migration targets (learners)."),
 		restored:       d("restored_buckets", "Buckets whose copy was read back from the disk store at start (with its place in the bucket's history)."),
 	}
 }
 
 func (c *replCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.catchups, c.sent, c.applied, c.bytesSent, c.rejected, c.settleTimeouts, c.resets, c.lag, c.logBytes, c.behind, c.restored, c.digests, c.resyncs} {
+	for _, d := range []*prometheus.Desc{c.catchups, c.sent, c.applied, c.bytesSent, c.rejected, c.settleTimeouts, c.resets, c.lag, c.logBytes, c.behind, c.restored, c.digests, c.resyncs, c.moveBytes} {
 		ch <- d
 	}
 }
@@ -60,6 +61,7 @@ func (c *replCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.resets, st.LinkResets.Load())
 	counter(c.digests, st.Digests.Load())
 	counter(c.resyncs, st.Resyncs.Load())
+	counter(c.moveBytes, st.MoveBytes.Load())
 	for peer, lag := range c.r.Lag() {
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(lag), peer)
 	}

@@ -744,6 +744,7 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 			}
 		}
 		s.moveSent += s.sent - before
+		r.stats.MoveBytes.Add(uint64(s.sent - before))
 		terms[b] = want[b]
 		inSet[b] = true
 		if err := s.maybePing(); err != nil {

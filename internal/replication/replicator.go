@@ -180,6 +180,7 @@ type Stats struct {
 	SettleTimeouts  atomic.Uint64 // replies given up on (connection closed)
 	LinkResets      atomic.Uint64
 	Restored        atomic.Uint64 // buckets read back from disk at start
+	MoveBytes       atomic.Uint64 // bytes of bucket copies sent to migration targets
 	Digests         atomic.Uint64 // bucket digests computed (anti-entropy)
 	Resyncs         atomic.Uint64 // buckets sent again to a secondary as a repair
 }
