@@ -237,8 +237,20 @@ func TestClusterWithConfigServer(t *testing.T) {
 	}
 	clusterRoundTrip(t, cc, "b")
 
-	// Every config server gone: the data servers keep serving.
-	epoch := tbl2.Epoch
+	// Every config server gone: the data servers keep serving. The table
+	// they hold must be the last one: the config server may still have been
+	// restoring copies when the check above passed.
+	var epoch uint64
+	waitFor(t, 10*time.Second, "the data servers on the config server's last table", func() bool {
+		st, err := api.Status(ctx)
+		if err != nil {
+			return false
+		}
+		epoch = st.Epoch
+		time.Sleep(300 * time.Millisecond) // a heartbeat round: nothing newer comes
+		st2, err := api.Status(ctx)
+		return err == nil && st2.Epoch == epoch && ds1.Node().Table().Epoch == epoch && ds2.Node().Table().Epoch == epoch
+	})
 	if err := cs.Close(); err != nil {
 		t.Fatalf("config server Close: %v", err)
 	}
