@@ -465,7 +465,7 @@ func wrongArgs(name string) string {
 
 // GateWait bounds how long a command waits for its bucket's primary lease
 // (a fence after a change of primary, a lease being renewed).
-const GateWait = time.Second
+const GateWait = 2 * time.Second
 
 // awaitGate waits until gate g of bucket b lets this node serve, or the view
 // changes; it returns the view to check again (nil: give up, TRYAGAIN).

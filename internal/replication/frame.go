@@ -14,7 +14,7 @@ const (
 	fBatch     = 2 // seq(8) records...
 	fSnapBegin = 3 // seq(8) bucket(2) term(8)
 	fSnapData  = 4 // seq(8) bucket(2) records... (LSN 0: items of the snapshot)
-	fSnapEnd   = 5 // seq(8) bucket(2) lsn(8) term(8)
+	fSnapEnd   = 5 // seq(8) bucket(2) lsn(8) term(8) entry-term(8): the term entry lsn was written in
 	fSynced    = 6 // seq(8) bucket(2) term(8): the peer holds a prefix of ours
 	fPing      = 7 // seq(8) epoch(8)
 	fState     = 8 // 16384 x (lsn(8) term(8) held(1))

@@ -495,6 +495,13 @@ func (s *sender) snapshot(b uint16) error {
 	// could have written to the bucket.
 	nss := r.namespaces()
 	lsn := bs.lsn.Load()
+	// The term the entry at lsn was written in (not the current one): the
+	// copy's history must read the same as this node's, for catch-up plans
+	// and for verify.
+	entryTerm, ok := bs.termAt(lsn)
+	if !ok {
+		entryTerm = term
+	}
 	for _, ns := range nss {
 		func() {
 			inner(ns.Engine).ScanBucket(b, now, func(key []byte, it *engine.Item) bool {
@@ -521,10 +528,11 @@ func (s *sender) snapshot(b uint16) error {
 			return err
 		}
 	}
-	end := make([]byte, 26)
+	end := make([]byte, 34)
 	binary.BigEndian.PutUint16(end[8:], b)
 	binary.BigEndian.PutUint64(end[10:], lsn)
 	binary.BigEndian.PutUint64(end[18:], term)
+	binary.BigEndian.PutUint64(end[26:], entryTerm)
 	return s.frameEnding(fSnapEnd, end, []bucketLSN{{b, lsn}}, false, []uint16{b})
 }
 
@@ -624,12 +632,37 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 				return errors.New("replication: short ack")
 			}
 			seq := binary.BigEndian.Uint64(payload)
-			granted := kind == fPong && len(payload) > 8 && payload[8] == 1
-			if kind == fPong && len(payload) >= 17 {
-				l.peerEpoch.Store(binary.BigEndian.Uint64(payload[9:]))
-			}
 			l.lastOK.Store(Mono())
 			l.refused.Store(false)
+			if kind == fPong {
+				// A pong answers its ping as soon as the peer reads it,
+				// ahead of the frames it still applies: it grants the
+				// lease and acknowledges no data.
+				if len(payload) >= 17 {
+					l.peerEpoch.Store(binary.BigEndian.Uint64(payload[9:]))
+				}
+				granted := len(payload) > 8 && payload[8] == 1
+				s.mu.Lock()
+				for _, f := range s.wait {
+					if f.seq == seq && f.ping {
+						if u := f.sent + r.lease; granted && u > l.leaseUntil.Load() {
+							l.leaseUntil.Store(u)
+						}
+						break
+					}
+				}
+				// Pings nothing unacknowledged precedes are done with.
+				i := 0
+				for i < len(s.wait) && s.wait[i].ping && s.wait[i].seq <= seq {
+					i++
+				}
+				s.wait = s.wait[i:]
+				s.mu.Unlock()
+				if granted {
+					r.refreshGates()
+				}
+				continue
+			}
 			s.mu.Lock()
 			i := 0
 			cur := r.cur.Load()
@@ -650,10 +683,6 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 				}
 				if f.pos > l.ackedPos.Load() {
 					l.ackedPos.Store(f.pos)
-				}
-				if f.ping && f.seq == seq && granted {
-					l.leaseUntil.Store(f.sent + r.lease)
-					r.refreshGates()
 				}
 			}
 			s.wait = s.wait[i:]

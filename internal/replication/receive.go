@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"granary/internal/engine"
@@ -26,40 +27,113 @@ func (r *Replicator) Serve(nc net.Conn, peer string) error {
 	r.linkOpened(peer)
 	defer r.linkClosed(peer)
 	br := bufio.NewReaderSize(nc, 256<<10)
-	w := bufio.NewWriterSize(nc, 64<<10)
-	rv := &receiver{r: r, peer: peer, w: w}
-	var buf []byte
+	rv := &receiver{r: r, peer: peer, out: &frameWriter{w: bufio.NewWriterSize(nc, 64<<10)}}
+	// Pings are answered as they are read; the other frames are applied, in
+	// order, by their own goroutine. A secondary busy applying a big
+	// catch-up still grants its primaries' leases on time (their buckets
+	// keep serving), and its data acknowledgements still come in order.
+	frames := make(chan inFrame, 32)
+	applied := make(chan error, 1)
+	go func() {
+		err := rv.apply(frames)
+		if err != nil {
+			nc.Close() // stops the reader below
+		}
+		applied <- err
+	}()
+	defer close(frames)
 	for {
 		nc.SetReadDeadline(time.Now().Add(3 * r.opts.Lease))
-		kind, payload, nb, err := readFrame(br, buf)
-		buf = nb
+		kind, payload, _, err := readFrame(br, nil) // the payload goes to the applier: a buffer each
 		if err != nil {
-			return err
-		}
-		if err := rv.handle(kind, payload); err != nil {
-			var rej *rejection
-			if errors.As(err, &rej) {
-				r.stats.Rejected.Add(1)
-				p := binary.BigEndian.AppendUint16(nil, rej.bucket)
-				writeFrame(w, fReject, append(p, rej.reason...))
-				w.Flush()
+			select {
+			case aerr := <-applied:
+				return aerr
+			default:
 			}
 			return err
 		}
-		// Acknowledge once the frames at hand are applied.
-		if br.Buffered() == 0 && rv.ackDue != 0 {
-			p := binary.BigEndian.AppendUint64(nil, rv.ackDue)
-			if err := writeFrame(w, fAck, p); err != nil {
+		if kind == fPing {
+			if err := rv.pong(payload); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case frames <- inFrame{kind, payload}:
+		case err := <-applied:
+			return err
+		}
+	}
+}
+
+// inFrame is a frame read, for the applier.
+type inFrame struct {
+	kind    byte
+	payload []byte
+}
+
+// frameWriter serialises the frames a secondary sends (pongs from the
+// reader, the rest from the applier); each is flushed at once.
+type frameWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (f *frameWriter) send(kind byte, payload []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := writeFrame(f.w, kind, payload); err != nil {
+		return err
+	}
+	return f.w.Flush()
+}
+
+// apply handles the frames in order and acknowledges them once the frames
+// at hand are applied; it returns the first failure (after telling the
+// primary of a refused record).
+func (rv *receiver) apply(frames <-chan inFrame) error {
+	for f := range frames {
+		if err := rv.handle(f.kind, f.payload); err != nil {
+			var rej *rejection
+			if errors.As(err, &rej) {
+				rv.r.stats.Rejected.Add(1)
+				p := binary.BigEndian.AppendUint16(nil, rej.bucket)
+				rv.out.send(fReject, append(p, rej.reason...))
+			}
+			return err
+		}
+		if len(frames) == 0 && rv.ackDue != 0 {
+			if err := rv.out.send(fAck, binary.BigEndian.AppendUint64(nil, rv.ackDue)); err != nil {
 				return err
 			}
 			rv.ackDue = 0
 		}
-		if br.Buffered() == 0 {
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
 	}
+	return nil
+}
+
+// pong answers a ping: the lease, granted only to a primary whose table is
+// at least as new as this node's (one it deposed, still holding an old
+// table, gets none), and this node's epoch (for in-session catch-ups). It
+// acknowledges no data.
+func (rv *receiver) pong(p []byte) error {
+	r := rv.r
+	if len(p) < 16 {
+		return errors.New("replication: short ping")
+	}
+	seq, epoch := binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
+	out := binary.BigEndian.AppendUint64(nil, seq)
+	if epoch >= r.epoch.Load() {
+		r.mu.Lock()
+		r.grants[rv.peer] = Mono()
+		r.mu.Unlock()
+		out = append(out, 1)
+	} else {
+		out = append(out, 0)
+	}
+	out = binary.BigEndian.AppendUint64(out, r.epoch.Load())
+	return rv.out.send(fPong, out)
 }
 
 type rejection struct {
@@ -75,7 +149,7 @@ func (e *rejection) Error() string {
 type receiver struct {
 	r      *Replicator
 	peer   string
-	w      *bufio.Writer
+	out    *frameWriter
 	ackDue uint64
 	snap   int // bucket being snapshotted, -1 none
 	rec    record
@@ -93,26 +167,6 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 			return &rejection{0, "table behind the primary's; retry"}
 		}
 		return rv.sendState()
-	case fPing:
-		if len(p) < 16 {
-			return errors.New("replication: short ping")
-		}
-		seq, epoch := binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
-		// Grant only to a primary whose table is at least as new as ours:
-		// one we deposed, still holding an old table, gets no lease.
-		grant := epoch >= r.epoch.Load()
-		out := binary.BigEndian.AppendUint64(nil, seq)
-		if grant {
-			r.mu.Lock()
-			r.grants[rv.peer] = Mono()
-			r.mu.Unlock()
-			out = append(out, 1)
-		} else {
-			out = append(out, 0)
-		}
-		out = binary.BigEndian.AppendUint64(out, r.epoch.Load()) // for in-session catch-ups
-		rv.ackDue = 0                                            // the pong acknowledges everything before it
-		return writeFrame(rv.w, fPong, out)
 	}
 	if len(p) < 8 {
 		return errors.New("replication: short frame")
@@ -216,9 +270,13 @@ func (rv *receiver) handle(kind byte, p []byte) error {
 		if err := rv.check(b, term); err != nil {
 			return err
 		}
+		entryTerm := term // the term of entry lsn; frames of older primaries leave it out
+		if len(p) >= 26 {
+			entryTerm = binary.BigEndian.Uint64(p[18:])
+		}
 		bs := &r.b[b]
 		bs.mu.Lock()
-		bs.install(r.log.endPos(), lsn, term)
+		bs.install(r.log.endPos(), lsn, entryTerm)
 		r.saveStamp(b, bs)
 		bs.mu.Unlock()
 		rv.snap = -1
@@ -409,5 +467,5 @@ func (rv *receiver) sendState() error {
 		}
 		bs.mu.Unlock()
 	}
-	return writeFrame(rv.w, fState, out)
+	return rv.out.send(fState, out)
 }
