@@ -151,7 +151,7 @@ func (a *atomicTable) next() <-chan struct{} {
 // Stock cluster clients follow MOVED at once, while they retry TRYAGAIN
 // only a few times within milliseconds: waiting turns a handover into
 // latency instead of errors.
-const HandoverWait = 2 * time.Second
+const HandoverWait = 1500 * time.Millisecond
 
 // handingOver reports whether bucket b changes primary soon in view v as
 // far as this node can tell: it is handing b over, or it is b's learner or

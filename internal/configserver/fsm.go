@@ -445,8 +445,9 @@ func (f *fsm) dropReplica(id string, lead int) bool {
 // them again or are back to their full copy count. Called with mu held;
 // deterministic.
 //
-// A bucket keeps Handed only in the table whose entry (a table entry, as the
-// migration scheduler commits) changes its primary from a frozen one.
+// A bucket gets Handed only from a table entry (as the migration scheduler
+// commits) that changes its primary from a frozen one, and keeps it while
+// that primary's term lasts.
 func (f *fsm) tableInstalled(prev *routing.Table, handover bool) {
 	nt, err := clusterapi.ToRouting(&f.table, nil)
 	if err != nil { // checked before commit: not reachable
@@ -461,7 +462,12 @@ func (f *fsm) tableInstalled(prev *routing.Table, handover bool) {
 		if nt.Frozen[b] && changed {
 			nt.Frozen[b] = false
 		}
-		if nt.Handed[b] && (!changed || !handover || prev == nil || !prev.Frozen[b]) {
+		switch {
+		case !changed:
+			// The mark belongs to the primary's term: it stays with it
+			// (a node that skipped the handover's table learns it later).
+			nt.Handed[b] = prev != nil && prev.Handed[b]
+		case !handover || prev == nil || !prev.Frozen[b]:
 			nt.Handed[b] = false
 		}
 	}

@@ -9,11 +9,12 @@ import (
 	"granary/internal/routing"
 )
 
-// TestHandoverMarks: the state machine keeps a bucket's Handed mark only in
-// the table entry that changes its primary away from a frozen one (what the
-// migration scheduler commits); a failover of a frozen bucket (node_down)
-// clears the freeze and marks nothing, so the new primary waits out the old
-// one's lease; and a later table clears the mark.
+// TestHandoverMarks: the state machine marks a bucket Handed only when a
+// table entry changes its primary away from a frozen one (what the
+// migration scheduler commits), keeps the mark while that primary's term
+// lasts, and drops it with the next change of primary; a failover of a
+// frozen bucket (node_down) clears the freeze and marks nothing, so the new
+// primary waits out the old one's lease.
 func TestHandoverMarks(t *testing.T) {
 	f := newFSM(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	idx := uint64(0)
@@ -48,10 +49,11 @@ func TestHandoverMarks(t *testing.T) {
 	if v := view(); !v.Handed[7] || v.Frozen[7] || v.Terms[7] != 4 {
 		t.Fatalf("handover: handed %v frozen %v term %d; want handed, not frozen, term 4", v.Handed[7], v.Frozen[7], v.Terms[7])
 	}
-	// The next table keeps the primary: the mark goes.
-	table(5, all(clusterapi.Range{Replicas: []int{2, 1}, Handed: true}))
-	if view().Handed[7] {
-		t.Fatal("a table that keeps the primary kept the handover mark")
+	// The next table keeps the primary: the mark stays, even when the
+	// table leaves it out.
+	table(5, all(clusterapi.Range{Replicas: []int{2, 1}}))
+	if !view().Handed[7] {
+		t.Fatal("a table that keeps the primary lost the handover mark")
 	}
 	// A mark on a bucket that was not frozen is dropped.
 	table(6, all(clusterapi.Range{Replicas: []int{1, 2}, Handed: true}))

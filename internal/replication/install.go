@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -25,6 +26,13 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	}
 	next := &install{t: t, self: self}
 	sv := &Serving{}
+	// From here on no peer gets a lease from a table older than t, and the
+	// grants read below are all there will have been under older ones:
+	// the fences computed from them hold.
+	r.gmu.Lock()
+	r.epoch.Store(t.Epoch)
+	grants := maps.Clone(r.grants)
+	r.gmu.Unlock()
 	now := Mono()
 	pos := r.log.endPos()
 	nss := r.namespaces()
@@ -126,7 +134,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		// config servers flipped it only once that primary had stopped
 		// serving it.
 		if pp := prev.t.Primary(uint16(b)); pp >= 0 && pp < len(prev.t.Nodes) && prev.t.Nodes[pp].ID != r.opts.Self && !t.Handed[b] {
-			if g, ok := r.grants[prev.t.Nodes[pp].ID]; ok {
+			if g, ok := grants[prev.t.Nodes[pp].ID]; ok {
 				from = g + r.lease + r.margin()
 			}
 		}

@@ -124,10 +124,13 @@ func (rv *receiver) pong(p []byte) error {
 	}
 	seq, epoch := binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
 	out := binary.BigEndian.AppendUint64(nil, seq)
-	if epoch >= r.epoch.Load() {
-		r.mu.Lock()
+	r.gmu.Lock() // with Install's reading of the epoch and the grants
+	grant := epoch >= r.epoch.Load()
+	if grant {
 		r.grants[rv.peer] = Mono()
-		r.mu.Unlock()
+	}
+	r.gmu.Unlock()
+	if grant {
 		out = append(out, 1)
 	} else {
 		out = append(out, 0)

@@ -245,8 +245,8 @@ func TestFailoverFencesOldPrimary(t *testing.T) {
 		t.Fatal("not committed")
 	}
 	waitFor(t, "a grant", func() bool {
-		b.r.mu.Lock()
-		defer b.r.mu.Unlock()
+		b.r.gmu.Lock()
+		defer b.r.gmu.Unlock()
 		return b.r.grants["a"] > 0
 	})
 	if v, _ := get(t, b, 0, 1, "k"); v != "v1" {
@@ -257,8 +257,8 @@ func TestFailoverFencesOldPrimary(t *testing.T) {
 	// Pings stop counting once b holds the new table (a's is older).
 	b.r.epoch.Store(two.Epoch)
 	lastGrant := func() int64 {
-		b.r.mu.Lock()
-		defer b.r.mu.Unlock()
+		b.r.gmu.Lock()
+		defer b.r.gmu.Unlock()
 		return b.r.grants["a"]
 	}
 	before := lastGrant() // a ping already past the epoch check may still land

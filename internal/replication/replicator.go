@@ -144,7 +144,10 @@ type Replicator struct {
 
 	cur atomic.Pointer[install]
 
-	mu     sync.Mutex // installs, links, grants, incoming
+	mu sync.Mutex // installs, links, incoming
+	// gmu guards grants alone: a pong must never wait for an install or an
+	// orphan sweep (which hold mu for a while), or leases would lapse.
+	gmu    sync.Mutex
 	links  map[string]*link
 	grants map[string]int64 // peer id -> Mono ms of the last lease granted to it
 	// incoming tracks the links from this node's primaries: how many are

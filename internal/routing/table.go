@@ -34,10 +34,9 @@ type Table struct {
 	// secondary holds all it wrote, so the next table can lead the bucket
 	// by another node without losing a write (design, section 5).
 	Frozen [Buckets]bool
-	// Handed marks, in the table that changes a bucket's primary, a
-	// handover from a frozen primary that had stopped serving it: the new
-	// primary need not wait out the old one's lease. Every other table
-	// clears it.
+	// Handed marks a primary term that began with a handover from a frozen
+	// primary, which had stopped serving the bucket: the new primary need
+	// not wait out the old one's lease. It lasts as long as the term.
 	Handed [Buckets]bool
 }
 

@@ -48,7 +48,7 @@ func startLoad(cc *redis.ClusterClient, prefix string, workers int, pause time.D
 				}
 				key := prefix + ":" + strconv.Itoa(w) + ":" + strconv.Itoa(i)
 				val := randValue(key)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err := cc.Set(ctx, key, val, 0).Err()
 				if err == nil {
 					l.mu.Lock()

@@ -40,7 +40,7 @@ func startChurn(cc *redis.ClusterClient, prefix string) *churn {
 			default:
 			}
 			key := prefix + ":" + strconv.Itoa(i)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := cc.Set(ctx, key, randValue(key), 0).Err()
 			if err == nil {
 				err = cc.Del(ctx, key).Err()
@@ -147,7 +147,15 @@ func layout(t *testing.T, c *cluster) (copies, primaries map[string]int) {
 // deleted, and each plan moves close to the least any balanced layout must.
 func TestMigrationAddDrainRemove(t *testing.T) {
 	c := startCluster(t, clusterOpts{configs: 1, data: 3, copies: 2})
-	cc := newClusterClient(t, c.cfg[0].resp)
+	// go-redis retries TRYAGAIN only MaxRedirects times (default 3) within
+	// about 60 ms; a bucket whose primary changes, or whose new link's lease
+	// is being granted, can answer TRYAGAIN a little longer while the
+	// migration runs. docs/replication.md recommends 8 for clusters that
+	// migrate: the client's own retries, spread over about 1.5 s.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.cfg[0].resp}, DialTimeout: 2 * time.Second,
+		ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second, ClusterStateReloadInterval: 500 * time.Millisecond,
+		MaxRedirects: 8, TLSConfig: clientTLS()})
+	t.Cleanup(func() { cc.Close() })
 	ctx := context.Background()
 
 	// Data for the snapshots to carry.
