@@ -43,14 +43,13 @@ type link struct {
 	// peerEpoch is the table epoch the peer held at its last pong.
 	peerEpoch atomic.Uint64
 
-	mu      sync.Mutex
-	addr    string
-	buckets []uint16
-	terms   map[uint16]uint64 // the buckets' primary terms
-	epoch   uint64            // of the table the configuration comes from
-	kick    chan struct{}     // reconnect with the new configuration
-	grow    chan struct{}     // buckets were added or removed: adjust in the session
-	cancel  context.CancelFunc
+	mu     sync.Mutex
+	addr   string
+	terms  map[uint16]uint64 // the buckets to stream, with their primary terms
+	epoch  uint64            // of the table the configuration comes from
+	kick   chan struct{}     // reconnect with the new configuration
+	grow   chan struct{}     // buckets were added or removed: adjust in the session
+	cancel context.CancelFunc
 
 	resync resyncQueue // buckets to send again as snapshots (repairs)
 }
@@ -85,7 +84,7 @@ func (l *link) configure(addr string, buckets []uint16, terms []uint64, epoch ui
 			restart = true
 		}
 	}
-	l.addr, l.buckets, l.terms, l.epoch = addr, buckets, m, epoch
+	l.addr, l.terms, l.epoch = addr, m, epoch
 	l.mu.Unlock()
 	ch := l.grow
 	if restart {
@@ -101,18 +100,12 @@ func (l *link) configure(addr string, buckets []uint16, terms []uint64, epoch ui
 
 func (l *link) stop() { l.cancel() }
 
-func (l *link) config() (addr string, buckets []uint16) {
+// configuration returns the peer's address, the buckets to stream with
+// their terms (not to be changed), and the epoch of the table they come from.
+func (l *link) configuration() (addr string, terms map[uint16]uint64, epoch uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.addr, l.buckets
-}
-
-// configuration returns the buckets to stream with their terms, and the
-// epoch of the table they come from.
-func (l *link) configuration() (map[uint16]uint64, uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.terms, l.epoch
+	return l.addr, l.terms, l.epoch
 }
 
 // run connects and streams until stopped, backing off after failures.
@@ -202,8 +195,7 @@ func (s *sender) frameEnding(kind byte, payload []byte, lsns []bucketLSN, ping b
 
 // session is one connection: handshake, catch-up, stream.
 func (l *link) session(ctx context.Context) error {
-	addr, _ := l.config()
-	terms, _ := l.configuration()
+	addr, terms, _ := l.configuration()
 	terms = maps.Clone(terms) // the session's own: adjust changes it
 	buckets := make([]uint16, 0, len(terms))
 	for b := range terms {
@@ -715,7 +707,7 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 // the configuration's, so that it accepts the bucket's frames.
 func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 	l, r := s.l, s.l.r
-	want, epoch := l.configuration()
+	_, want, epoch := l.configuration()
 	for b, t := range terms {
 		nt, ok := want[b]
 		switch {
