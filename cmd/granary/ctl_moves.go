@@ -124,6 +124,13 @@ func (e *ctlEnv) followPlan(cmd *cobra.Command, rb *clusterapi.Rebalance, f *mov
 		}
 		return nil
 	}
+	return e.followMoves(cmd, f, "migration done in %v: epoch %d\n")
+}
+
+// followMoves waits for the migration (waitMoves, with a progress bar unless
+// -q or --json) and prints the time it took and the epoch with done (or the
+// moves as JSON).
+func (e *ctlEnv) followMoves(cmd *cobra.Command, f *moveFlags, done string) error {
 	var bar io.Writer = os.Stderr
 	if f.quiet || e.json {
 		bar = nil
@@ -134,10 +141,10 @@ func (e *ctlEnv) followPlan(cmd *cobra.Command, rb *clusterapi.Rebalance, f *mov
 		return err
 	}
 	if e.json {
-		return printJSON(out, m)
+		return printJSON(cmd.OutOrStdout(), m)
 	}
-	fmt.Fprintf(out, "migration done in %v: epoch %d\n", time.Since(start).Round(100*time.Millisecond), m.Epoch)
-	return nil
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), done, time.Since(start).Round(100*time.Millisecond), m.Epoch)
+	return err
 }
 
 // waitMoves polls the migration until no plan is left, drawing the buckets
@@ -200,20 +207,7 @@ handover (the primary holds the bucket until its new primary has everything).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.wait {
-				var bar io.Writer = os.Stderr
-				if f.quiet || e.json {
-					bar = nil
-				}
-				start := time.Now()
-				m, err := e.waitMoves(cmd, bar, f.maxWait)
-				if err != nil {
-					return err
-				}
-				if e.json {
-					return printJSON(cmd.OutOrStdout(), m)
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "no migration in progress (waited %v): epoch %d\n", time.Since(start).Round(100*time.Millisecond), m.Epoch)
-				return err
+				return e.followMoves(cmd, &f, "no migration in progress (waited %v): epoch %d\n")
 			}
 			var m *clusterapi.Moves
 			if err := e.call(cmd, func(ctx context.Context, c *clusterapi.Client) (err error) {
