@@ -27,13 +27,7 @@ func routingOf(t *testing.T, tb *clusterapi.Table) *routing.Table {
 }
 
 // ids returns bucket b's replicas as node ids, primary first.
-func ids(rt *routing.Table, b int) []string {
-	var out []string
-	for _, x := range rt.Replicas[b] {
-		out = append(out, rt.Nodes[x].ID)
-	}
-	return out
-}
+func ids(rt *routing.Table, b int) []string { return nodeIDs(rt, rt.Replicas[b]) }
 
 func without(list []string, id string) []string {
 	return slices.DeleteFunc(slices.Clone(list), func(s string) bool { return s == id })

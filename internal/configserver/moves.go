@@ -107,13 +107,6 @@ func (s *Server) migrate() error {
 		index[id] = i
 		return i
 	}
-	ids := func(t *routing.Table, xs []int) []string {
-		out := make([]string, len(xs))
-		for i, x := range xs {
-			out[i] = t.Nodes[x].ID
-		}
-		return out
-	}
 	toIdx := func(list []string) []int {
 		out := make([]int, len(list))
 		for i, id := range list {
@@ -144,9 +137,9 @@ func (s *Server) migrate() error {
 	var started, flipped, frozen, handed, dropped int
 	pending := 0
 	for _, b := range order {
-		have := ids(cur, cur.Replicas[b])
-		want := ids(plan, plan.Replicas[b])
-		learners := ids(cur, cur.Learners[b])
+		have := nodeIDs(cur, cur.Replicas[b])
+		want := nodeIDs(plan, plan.Replicas[b])
+		learners := nodeIDs(cur, cur.Learners[b])
 		if len(want) == 0 || slices.Equal(have, want) && len(learners) == 0 && !cur.Frozen[b] {
 			continue
 		}
@@ -266,6 +259,15 @@ func (s *Server) migrate() error {
 	return nil
 }
 
+// nodeIDs returns the ids of nodes xs of table t.
+func nodeIDs(t *routing.Table, xs []int) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = t.Nodes[x].ID
+	}
+	return out
+}
+
 // level reports whether the primary's report says node holds everything
 // the frozen bucket has.
 func level(rep map[string]clusterapi.MoveReport, node string) bool {
@@ -360,15 +362,7 @@ func (s *Server) movesStatus() clusterapi.Moves {
 	for b := range cur.Replicas {
 		if plan != nil && len(plan.Replicas[b]) > 0 {
 			out.Planned = true
-			have := make([]string, len(cur.Replicas[b]))
-			for i, x := range cur.Replicas[b] {
-				have[i] = cur.Nodes[x].ID
-			}
-			want := make([]string, len(plan.Replicas[b]))
-			for i, x := range plan.Replicas[b] {
-				want[i] = plan.Nodes[x].ID
-			}
-			if !slices.Equal(have, want) || len(cur.Learners[b]) > 0 || cur.Frozen[b] {
+			if !slices.Equal(nodeIDs(cur, cur.Replicas[b]), nodeIDs(plan, plan.Replicas[b])) || len(cur.Learners[b]) > 0 || cur.Frozen[b] {
 				out.Left++
 			}
 		}
