@@ -34,14 +34,22 @@ func (r *Replicator) Serve(nc net.Conn, peer string) error {
 	// keep serving), and its data acknowledgements still come in order.
 	frames := make(chan inFrame, 32)
 	applied := make(chan error, 1)
+	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {
-		err := rv.apply(frames)
+		defer close(exited)
+		err := rv.apply(frames, quit)
 		if err != nil {
 			nc.Close() // stops the reader below
 		}
 		applied <- err
 	}()
-	defer close(frames)
+	// The applier ends before Serve returns: the server closes the engines
+	// once its connections are done, and a record applied after that would
+	// write to a closed store.
+	defer func() {
+		close(quit)
+		<-exited
+	}()
 	for {
 		nc.SetReadDeadline(time.Now().Add(3 * r.opts.Lease))
 		kind, payload, _, err := readFrame(br, nil) // the payload goes to the applier: a buffer each
@@ -90,10 +98,16 @@ func (f *frameWriter) send(kind byte, payload []byte) error {
 }
 
 // apply handles the frames in order and acknowledges them once the frames
-// at hand are applied; it returns the first failure (after telling the
-// primary of a refused record).
-func (rv *receiver) apply(frames <-chan inFrame) error {
-	for f := range frames {
+// at hand are applied, until quit; it returns the first failure (after
+// telling the primary of a refused record).
+func (rv *receiver) apply(frames <-chan inFrame, quit <-chan struct{}) error {
+	for {
+		var f inFrame
+		select {
+		case <-quit:
+			return nil
+		case f = <-frames:
+		}
 		if err := rv.handle(f.kind, f.payload); err != nil {
 			var rej *rejection
 			if errors.As(err, &rej) {
@@ -110,7 +124,6 @@ func (rv *receiver) apply(frames <-chan inFrame) error {
 			rv.ackDue = 0
 		}
 	}
-	return nil
 }
 
 // pong answers a ping: the lease, granted only to a primary whose table is
