@@ -19,6 +19,7 @@ import (
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota, replLog, diskCache, moveRate sizeFlag
+	diskRowCache := sizeFlag(256 << 20)
 	var procs int
 	var trackingMaxKeys int64
 	var configServers addrList
@@ -78,6 +79,9 @@ One of --standalone and --config-servers is required.`,
 			o.ReplLog = int64(replLog)
 			o.MoveRate = int64(moveRate)
 			o.Disk.Cache = int64(diskCache)
+			if o.Disk.RowCache = int64(diskRowCache); diskRowCache == 0 {
+				o.Disk.RowCache = -1 // off
+			}
 			if o.TrackingMaxKeys = trackingMaxKeys; trackingMaxKeys == 0 {
 				o.TrackingMaxKeys = -1 // as Redis: 0 is no bound
 			}
@@ -117,6 +121,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.Disk.Sync, "disk-sync", "everysec", "WAL sync policy of disk namespaces: always (fsync before replying: a crash or power failure loses nothing acknowledged) or everysec (fsync every --disk-sync-interval: a crash or power failure loses up to that much)")
 	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "fsync period of --disk-sync everysec")
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
+	f.Var(&diskRowCache, "disk-row-cache", "row cache of disk namespaces: recently read and written items kept in memory in front of the block cache, e.g. 1gb (0: off)")
 	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
 	f.Var(&flow, "flow-limit", "flow limits of a namespace on this server, ID:ops=N[,bytes=SIZE] per second (repeat for more namespaces); commands over them get THROTTLED. With config servers, only for namespaces they do not define (use 'granary ctl namespace update' for those)")
 	f.BoolVar(&o.DebugCommands, "enable-debug-commands", false, "enable commands for tests only: GRANARY.DEBUG-SETLOCAL writes to this node's copy without replicating it (makes replicas differ, to test 'granary ctl verify'); never in production")

@@ -49,7 +49,7 @@ func TestConfigFile(t *testing.T) {
 		check   map[string]string
 	}{
 		{"file values apply", []string{"--config", good}, false,
-			map[string]string{"listen": "127.0.0.1:7777", "maxmemory": "1073741824", "maxclients": "5", "standalone": "true"}},
+			map[string]string{"listen": "127.0.0.1:7777", "maxmemory": "1gb", "maxclients": "5", "standalone": "true"}},
 		{"command line wins", []string{"--config", good, "--listen", "127.0.0.1:8888"}, false,
 			map[string]string{"listen": "127.0.0.1:8888", "maxclients": "5"}},
 		{"TLS settings", []string{"--config", write("tls.yaml", "tls-cert-file: /etc/granary/node.crt\ntls-key-file: /etc/granary/node.key\ntls-ca-cert-file: /etc/granary/ca.crt\ntls-auth-clients: yes\ntls-http: true\n")}, false,

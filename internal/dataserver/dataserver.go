@@ -289,7 +289,7 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		if opts.TLSHTTP {
 			httpTLS = opts.TLS
 		}
-		if d.http, err = startHTTP(opts.HTTP, httpTLS, node, opts.Pprof, opts.Logger); err != nil {
+		if d.http, err = startHTTP(opts.HTTP, httpTLS, node, d.disk, opts.Pprof, opts.Logger); err != nil {
 			cancel()
 			ln.Close()
 			return fail(err)

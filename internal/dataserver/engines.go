@@ -25,6 +25,7 @@ type DiskOptions struct {
 	Sync     string
 	Interval time.Duration // with everysec; 0 = 1s
 	Cache    int64         // block cache bytes; 0 = the store's default
+	RowCache int64         // row cache bytes; 0 = the store's default, negative = off
 }
 
 // openDisk opens the disk store under dir, or returns nil without a data
@@ -41,7 +42,7 @@ func (d *DataServer) openDisk(dir string, o DiskOptions) (*disk.Store, error) {
 		}
 	}
 	st, err := disk.Open(filepath.Join(dir, "disk"), disk.Options{
-		Sync: policy, SyncInterval: o.Interval, CacheBytes: o.Cache, Logger: d.log,
+		Sync: policy, SyncInterval: o.Interval, CacheBytes: o.Cache, RowCacheBytes: o.RowCache, Logger: d.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("disk engine: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"granary/internal/command"
+	"granary/internal/engine/disk"
 )
 
 // httpServer serves /metrics (Prometheus), /healthz and, when asked for,
@@ -25,7 +26,7 @@ type httpServer struct {
 }
 
 // startHTTP serves on addr, over TLS with tlsCfg when it is set.
-func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, profiling bool, log *slog.Logger) (*httpServer, error) {
+func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, store *disk.Store, profiling bool, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -41,6 +42,9 @@ func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, profiling bo
 	)
 	if node.Repl != nil {
 		reg.MustRegister(newReplCollector(node.Repl))
+	}
+	if store != nil {
+		reg.MustRegister(newDiskCollector(store))
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

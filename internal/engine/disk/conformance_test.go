@@ -10,9 +10,18 @@ import (
 // TestConformance runs the engine.Engine conformance suite on namespace 1 of
 // a store with no active sweep (the suite controls time).
 func TestConformance(t *testing.T) {
+	for _, rows := range []struct {
+		name  string
+		bytes int64
+	}{{"rowcache", 0}, {"norowcache", -1}} {
+		t.Run(rows.name, func(t *testing.T) { conformance(t, rows.bytes) })
+	}
+}
+
+func conformance(t *testing.T, rowCache int64) {
 	const maxItem = 8 << 20
 	enginetest.Run(t, func(t *testing.T) engine.Engine {
-		_, e := newEngine(t, Options{MaxItemSize: maxItem})
+		_, e := newEngine(t, Options{MaxItemSize: maxItem, RowCacheBytes: rowCache})
 		return e
 	}, enginetest.Options{
 		Check: func(t testing.TB, e engine.Engine) { checkIndexExact(t, e.(*Engine).s) },

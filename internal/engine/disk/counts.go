@@ -136,8 +136,18 @@ func (s *Store) endCountJob(j *countJob) {
 	s.countMu.Unlock()
 	es := s.engines()
 	s.countMu.Lock()
-	defer s.countMu.Unlock()
 	for _, e := range es {
 		clear(e.pending[:])
+	}
+	s.countMu.Unlock()
+	if s.rows != nil && !s.stopping() {
+		s.lockAll()
+		s.countMu.Lock()
+		idle := s.job == nil
+		s.countMu.Unlock()
+		if idle {
+			s.completeEmpty()
+		}
+		s.unlockAll()
 	}
 }

@@ -49,7 +49,9 @@ func (e *Engine) drop(lo, hi []byte, b0, b1 uint16) {
 	if b0 == b1 { // DropBucket, not Flush
 		s.stamp(bt, b0, 1)
 	}
-	if err := s.commit(bt, s.wo); err != nil {
+	err = s.commit(bt, s.wo)
+	s.dropRows(e, b0, b1)
+	if err != nil {
 		s.unlockAll()
 		it.Close()
 		s.log.Error("drop failed", "ns", e.ns, "err", err)

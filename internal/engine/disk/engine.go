@@ -18,8 +18,9 @@ type Engine struct {
 	s  *Store
 	ns uint16
 
-	buckets [NumBuckets]bucketCounts
-	pending [NumBuckets]bool // a count pass will add to the bucket; guarded by s.countMu
+	buckets  [NumBuckets]bucketCounts
+	pending  [NumBuckets]bool        // a count pass will add to the bucket; guarded by s.countMu
+	complete [NumBuckets]atomic.Bool // every item of the bucket is in the row cache (rowcache.go)
 
 	items, itemsExp, bytes atomic.Int64
 	expirations            atomic.Uint64
@@ -69,25 +70,54 @@ func (e *Engine) Get(bucket uint16, key []byte, now int64, dst []byte) (engine.I
 	if e.s.closed.Load() {
 		return engine.Item{}, dst, false
 	}
+	s := e.s
+	b := bucket & bucketMask
 	kb := getKeyBuf()
-	kb.dk = appendDataKey(kb.dk[:0], e.ns, bucket&bucketMask, key)
-	v, c, found, err := e.s.get(kb.dk)
+	kb.dk = appendDataKey(kb.dk[:0], e.ns, b, key)
+	var st *stripe
+	var seq uint64
+	if s.rows != nil {
+		if it, out, ok := s.rows.get(b, kb.dk, now, dst); ok {
+			s.rows.hits.Add(1)
+			putKeyBuf(kb)
+			if it.Type == typeAbsent {
+				return engine.Item{}, dst, false
+			}
+			return it, out, true
+		}
+		if e.known(b) {
+			s.rows.hits.Add(1)
+			putKeyBuf(kb)
+			return engine.Item{}, dst, false
+		}
+		s.rows.misses.Add(1)
+		st = &s.stripes[stripeIndex(e.ns, b, key)]
+		seq = st.seq.Load() // before the read: see rowCache
+	}
+	v, c, found, err := s.get(kb.dk)
 	if err != nil {
-		e.s.log.Error("get failed", "ns", e.ns, "err", err)
+		s.log.Error("get failed", "ns", e.ns, "err", err)
 	}
 	if !found {
+		if st != nil && err == nil {
+			s.fill(st, seq, b, kb.dk, nil, nil, now)
+		}
 		putKeyBuf(kb)
 		return engine.Item{}, dst, false
 	}
 	h, ok := decodeHeader(v)
 	if !ok {
-		e.s.corrupt(kb.dk)
+		s.corrupt(kb.dk)
 	}
-	putKeyBuf(kb)
 	if !ok || expired(h.exp, now) {
+		putKeyBuf(kb)
 		c.Close()
 		return engine.Item{}, dst, false
 	}
+	if st != nil {
+		s.fill(st, seq, b, kb.dk, &h, v, now)
+	}
+	putKeyBuf(kb)
 	n := len(dst)
 	dst = append(dst, v[h.off:]...)
 	c.Close()

@@ -123,6 +123,7 @@ func (s *Store) checkIndex(group []idxEntry, now int64) {
 
 	type change struct {
 		ns, b uint16
+		dk    []byte
 		d     delta
 	}
 	var changes []change
@@ -140,7 +141,7 @@ func (s *Store) checkIndex(group []idxEntry, now int64) {
 			if sl.ok && sl.h.exp != 0 && expIndex(sl.h.exp) == en.idx {
 				if expired(sl.h.exp, now) {
 					ns, b, _, _ := parseDataKey(en.dk)
-					changes = append(changes, change{ns, b & bucketMask, stageDelete(bt, kb, en.dk, &sl, now)})
+					changes = append(changes, change{ns, b & bucketMask, en.dk, stageDelete(bt, kb, en.dk, &sl, now)})
 				}
 				continue
 			}
@@ -151,7 +152,16 @@ func (s *Store) checkIndex(group []idxEntry, now int64) {
 		bt.Close()
 		return
 	}
-	if err := s.commit(bt, pebble.NoSync); err != nil {
+	err := s.commit(bt, pebble.NoSync)
+	if s.rows != nil {
+		for _, c := range changes {
+			s.rows.del(c.b, c.dk, now)
+		}
+	}
+	for _, si := range order {
+		s.stripes[si].seq.Add(1)
+	}
+	if err != nil {
 		s.log.Error("sweep: commit failed", "err", err)
 		return
 	}

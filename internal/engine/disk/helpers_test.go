@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"granary/internal/engine"
 	"granary/internal/engine/enginetest"
 )
 
@@ -144,6 +145,43 @@ func checkStore(t testing.TB, s *Store) {
 	}
 	for ns := range totals {
 		t.Fatalf("ns %d holds data but has no engine", ns)
+	}
+	checkRows(t, s)
+}
+
+// checkRows verifies that every live entry of the row cache is the item
+// stored in pebble. Callers hold every write lock.
+func checkRows(t testing.TB, s *Store) {
+	t.Helper()
+	if s.rows == nil {
+		return
+	}
+	now := time.Now().UnixMilli()
+	for b := uint16(0); b < NumBuckets; b++ {
+		s.rows.m.ScanBucket(b, now, func(dk []byte, it *engine.Item) bool {
+			v, c, found, err := s.get(dk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if it.Type == typeAbsent {
+				if found {
+					c.Close()
+					t.Errorf("row cache says %q is not stored, but it is", dk)
+				}
+				return true
+			}
+			if !found {
+				t.Errorf("row cache holds %q, which is not stored", dk)
+				return true
+			}
+			defer c.Close()
+			h, ok := decodeHeader(v)
+			got := h.item(v)
+			if !ok || got.Type != it.Type || got.Version != it.Version || got.Expire != it.Expire || !bytes.Equal(got.Value, it.Value) {
+				t.Errorf("row cache holds %q as %+v, stored %+v", dk, *it, got)
+			}
+			return true
+		})
 	}
 }
 

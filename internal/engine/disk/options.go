@@ -50,6 +50,10 @@ type Options struct {
 	SyncInterval time.Duration
 	// CacheBytes is the size of pebble's block cache. Default 256 MiB.
 	CacheBytes int64
+	// RowCacheBytes is the size of the row cache, which keeps recently read
+	// and written items in memory in front of pebble (rowcache.go). Default
+	// 256 MiB; negative turns it off.
+	RowCacheBytes int64
 	// Logger receives the store's and pebble's messages. Default slog.Default().
 	Logger *slog.Logger
 	// SweepInterval is the period of the expiry sweep. Default 1s.
@@ -65,6 +69,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 256 << 20
+	}
+	if o.RowCacheBytes == 0 {
+		o.RowCacheBytes = 256 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

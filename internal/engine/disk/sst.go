@@ -161,6 +161,7 @@ func (s *Store) Ingest(paths []string) error {
 		s.unlockAll()
 		return err
 	}
+	s.dropRows(nil, 0, NumBuckets-1)
 	// The recount runs even if ingestion failed: the counters were reset.
 	it, ierr := s.dataIter(posRange(job.lo, job.hi))
 	if ierr != nil {

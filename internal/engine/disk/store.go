@@ -26,7 +26,8 @@ const (
 
 type stripe struct {
 	sync.Mutex
-	_ [56]byte // one cache line each
+	seq atomic.Uint64 // bumped by every committed write under the lock (rowcache.go)
+	_   [48]byte      // one cache line each
 }
 
 // Store is one pebble DB shared by all of a data server's disk namespaces.
@@ -43,6 +44,7 @@ type Store struct {
 	syncIv  time.Duration
 
 	stripes [numStripes]stripe
+	rows    *rowCache // nil when off
 
 	nsMu sync.RWMutex
 	nss  map[uint16]*Engine
@@ -98,11 +100,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("disk: open %s: %w", dir, err)
 	}
 	s.db = db
+	s.rows = newRowCache(opts.RowCacheBytes, s.lostRow)
 
 	// The count pass reads a view taken before any write can happen.
 	it, err := s.dataIter(nil, nil)
 	if err != nil {
 		db.Close()
+		s.closeRows()
 		return nil, err
 	}
 	s.job = &countJob{lo: 0, hi: ^uint32(0)}
@@ -187,6 +191,12 @@ func (s *Store) engine(ns uint16) *Engine {
 			for b := range e.pending {
 				e.pending[b] = j.covers(pos(ns, uint16(b)))
 			}
+		} else if s.rows != nil {
+			// No count pass: the namespace holds nothing yet (one that
+			// holds data gets its engine from the pass that counts it).
+			for b := range e.complete {
+				e.complete[b].Store(true)
+			}
 		}
 		s.countMu.Unlock()
 		s.nss[ns] = e
@@ -261,6 +271,7 @@ func (s *Store) Close() error {
 		s.bg.Wait()
 		err := s.db.LogData(nil, pebble.Sync)
 		s.closeErr = errors.Join(err, s.db.Close())
+		s.closeRows()
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("disk: close: %w", s.closeErr)
 		}

@@ -116,9 +116,13 @@ func (e *Engine) Set(bucket uint16, key []byte, item engine.Item, now int64) (ui
 	if s.closed.Load() {
 		return 0, ErrClosed
 	}
-	sl, _, _, err := s.readSlot(kb.dk, false)
-	if err != nil {
-		return 0, err
+	sl, val, hit := e.cachedSlot(b, kb.dk, now, kb.val)
+	kb.val = val[:0]
+	if !hit {
+		var err error
+		if sl, _, _, err = s.readSlot(kb.dk, false); err != nil {
+			return 0, err
+		}
 	}
 	ver := item.Version
 	if ver == 0 {
@@ -130,7 +134,10 @@ func (e *Engine) Set(bucket uint16, key []byte, item engine.Item, now int64) (ui
 	bt := s.db.NewBatch()
 	d := stagePut(bt, kb, kb.dk, &sl, item.Type, ver, item.Expire, item.Value, now)
 	s.stamp(bt, b, 1)
-	if err := s.commit(bt, s.wo); err != nil {
+	err := s.commit(bt, s.wo)
+	s.cacheOutcome(b, kb.dk, true, engine.Item{Type: item.Type, Version: ver, Expire: item.Expire, Value: item.Value}, now, err)
+	st.seq.Add(1)
+	if err != nil {
 		return 0, err
 	}
 	e.apply(b, d)
@@ -151,12 +158,17 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	sl, v, c, err := s.readSlot(kb.dk, true)
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		defer c.Close()
+	sl, v, hit := e.cachedSlot(b, kb.dk, now, kb.val)
+	kb.val = v[:0]
+	if !hit {
+		var c io.Closer
+		var err error
+		if sl, v, c, err = s.readSlot(kb.dk, true); err != nil {
+			return err
+		}
+		if c != nil {
+			defer c.Close()
+		}
 	}
 	var cur *engine.Item
 	var item engine.Item
@@ -186,7 +198,10 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 		return nil
 	}
 	s.stamp(bt, b, 1)
-	if err := s.commit(bt, s.wo); err != nil {
+	err := s.commit(bt, s.wo)
+	s.cacheOutcome(b, kb.dk, op == engine.OpPut, next, now, err)
+	st.seq.Add(1)
+	if err != nil {
 		return err
 	}
 	e.apply(b, d)
@@ -245,6 +260,10 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 		if first[i] != i {
 			continue
 		}
+		if sl, v, hit := e.cachedSlot(bs[i], dks[i], now, nil); hit {
+			slots[i], vals[i] = sl, v
+			continue
+		}
 		sl, v, c, err := s.readSlot(dks[i], true)
 		if err != nil {
 			return err
@@ -300,7 +319,18 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 	for _, r := range per {
 		s.stamp(bt, r.b, r.n)
 	}
-	if err := s.commit(bt, s.wo); err != nil {
+	err := s.commit(bt, s.wo)
+	if s.rows != nil {
+		for i, op := range ops { // in index order: a later duplicate wins
+			if op != engine.OpKeep {
+				s.cacheOutcome(bs[i], dks[i], op == engine.OpPut, next[i], now, err)
+			}
+		}
+	}
+	for _, si := range order {
+		s.stripes[si].seq.Add(1)
+	}
+	if err != nil {
 		return err
 	}
 	for i := range ds {
