@@ -42,6 +42,16 @@
 // SweepInterval after it expires. DropBucket, Flush and Ingest lock every
 // stripe for the moment of their commit.
 //
+// # Row cache
+//
+// Between the engines and pebble sits a row cache (rowcache.go): an
+// in-memory engine holding recently read and written items, and the absence
+// of recently missed keys, shared by all namespaces. Get and the writers'
+// read of the old item look there first; a bucket known to be complete in
+// the cache (and without items that expire) is not searched in pebble at
+// all. Writers update it under their stripe after the commit; readers fill
+// it only if no write to their stripe committed during their read.
+//
 // # Durability
 //
 // Every write goes through pebble's write-ahead log, data and metadata alike,
