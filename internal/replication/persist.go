@@ -113,8 +113,11 @@ func (r *Replicator) stamp(b uint16, records int) ([]byte, []byte) {
 	return stampKey(b), encodeStamp(bs.lsn.Load()+uint64(records), term, bs.mem)
 }
 
-// saveStamp writes the bucket's place explicitly (after a snapshot or an
-// empty reset), ordered after the data it covers. Called with mu held.
+// saveStamp writes the bucket's place explicitly (after a snapshot, an
+// empty reset or an ingestion), ordered after the data it covers: an
+// ingested file is durable in the store before Ingest returns, so the stamp
+// that follows it in the WAL never covers a file a crash lost. Called with
+// mu held.
 func (r *Replicator) saveStamp(b uint16, bs *bucketState) {
 	if r.durable == nil {
 		return

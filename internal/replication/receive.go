@@ -451,6 +451,9 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 			}
 			last = rec.lsn
 			bs.advance(last, term)
+			if rec.kind == recIngest {
+				r.saveStamp(b, bs)
+			}
 			applied++
 			if applied%256 == 0 {
 				// A big batch would hold a data server of one core

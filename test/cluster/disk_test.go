@@ -5,6 +5,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,7 +47,8 @@ func writeRetry(t *testing.T, ctx context.Context, cc *redis.ClusterClient, pref
 // namespaces are on the disk engine is SIGKILLed, misses some writes, and is
 // restarted on its directory. It reads its buckets' places in their
 // histories back from disk, the config servers give it its copies back, and
-// its primaries replay what it missed from their logs: no snapshot. Its
+// its primaries replay what it missed from their logs: no snapshot, also for
+// the buckets a bulk import (`granary import`) filled before the kill. Its
 // copies then hold every value, those written before the kill included
 // (READONLY reads), and no acknowledged write is lost.
 func TestDiskRestartCatchesUpByReplay(t *testing.T) {
@@ -56,6 +60,20 @@ func TestDiskRestartCatchesUpByReplay(t *testing.T) {
 	const before, during = 3000, 300
 
 	writeRetry(t, ctx, cc, "dk:", 0, before, value)
+	// The import leaves most buckets with no write after their file.
+	const imported = 2000
+	var csv strings.Builder
+	for i := range imported {
+		fmt.Fprintf(&csv, "imp:%d,%s\n", i, value(i))
+	}
+	file := filepath.Join(t.TempDir(), "import.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	importArgs := append([]string{"import", "-q", "--addr", c.cfg[0].resp}, ctlTLSArgs()...)
+	if out, err := exec.CommandContext(ctx, granaryBin, append(importArgs, file)...).CombinedOutput(); err != nil {
+		t.Fatalf("granary import: %v\n%s", err, out)
+	}
 	ds := c.data[1]
 	others := []*dataServer{c.data[0], c.data[2]}
 	c.waitTable(t, 3, 60*time.Second)
@@ -95,8 +113,12 @@ func TestDiskRestartCatchesUpByReplay(t *testing.T) {
 	defer ro.Close()
 	own := 0
 	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; i < before+during; i++ {
-		k := "dk:" + strconv.Itoa(i)
+	for n := 0; n < before+during+imported; n++ {
+		i, k := n, "dk:"+strconv.Itoa(n)
+		if n >= before+during {
+			i = n - before - during
+			k = "imp:" + strconv.Itoa(i)
+		}
 		if got, err := cc.Get(ctx, k).Result(); err != nil || got != value(i) {
 			t.Fatalf("GET %s: %d bytes, %v", k, len(got), err)
 		}
@@ -115,7 +137,7 @@ func TestDiskRestartCatchesUpByReplay(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	t.Logf("%d of %d keys read back from %s's own copies", own, before+during, ds.name)
+	t.Logf("%d of %d keys read back from %s's own copies", own, before+during+imported, ds.name)
 	if own == 0 {
 		t.Errorf("%s holds none of the keys", ds.name)
 	}
