@@ -44,9 +44,12 @@ behind() { # the sum of secondaries_behind over the data servers
   for h in "${G_DATA_HTTP[@]}"; do s=$((s + $(metric "$h" granary_repl_secondaries_behind | cut -d. -f1))); done
   echo "$s"
 }
-catchups() { # KIND: the sum over the data servers
+catchups() { # KIND: the sum over the data servers but the victim (whose counters restart at 0)
   local h s=0
-  for h in "${G_DATA_HTTP[@]}"; do s=$((s + $(metric "$h" "granary_repl_catchups_total{kind=\"$1\"}" | cut -d. -f1))); done
+  for h in "${G_DATA_HTTP[@]}"; do
+    [[ $h == "${G_DATA_HTTP[$victim]}" ]] && continue
+    s=$((s + $(metric "$h" "granary_repl_catchups_total{kind=\"$1\"}" | cut -d. -f1)))
+  done
   echo "$s"
 }
 until (($(behind) == 0)); do sleep 0.2; done

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"granary/internal/clusterapi"
@@ -88,7 +89,8 @@ func (d *DataServer) NamespaceDefs() []NamespaceDef {
 	return out
 }
 
-// cluster is the heartbeat loop's state; only its goroutine touches it.
+// cluster is the heartbeat loop's state: its sender goroutine and its
+// applier goroutine (run) share only the atomic fields.
 type cluster struct {
 	d    *DataServer
 	log  *slog.Logger
@@ -102,18 +104,23 @@ type cluster struct {
 	leader  string // leader's address, as the last reply said
 	lastOK  string // last address that answered
 
-	interval     time.Duration
-	nsVersion    uint64
-	usersVersion uint64
+	// Written by the applier (apply), read by the sender (request, beat).
+	interval     atomic.Int64 // time.Duration
+	nsVersion    atomic.Uint64
+	usersVersion atomic.Uint64
 	// boot is this process's incarnation; acked once a reply echoed it.
 	// Until then the node installs no table: it may have lost data the
 	// table still credits it with.
-	boot    string
-	acked   bool
-	hc      *http.Client
-	https   bool // the config servers' API speaks TLS
-	nsByID  map[uint16]clusterapi.Namespace
-	applied map[uint16]int64 // quotas set on defined namespaces' engines
+	boot  string
+	acked atomic.Bool
+	// The sender's last reports of unreachable peers and migrations, sent
+	// again while the replicator is busy installing a table.
+	unreachable []string
+	moves       []clusterapi.MoveReport
+	hc          *http.Client
+	https       bool // the config servers' API speaks TLS
+	nsByID      map[uint16]clusterapi.Namespace
+	applied     map[uint16]int64 // quotas set on defined namespaces' engines
 
 	// Logging state, so that an outage or a refusal is not logged per beat.
 	outage      bool
@@ -124,16 +131,15 @@ type cluster struct {
 
 func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 	c := &cluster{
-		d:        d,
-		log:      d.log,
-		self:     self,
-		addr:     net.JoinHostPort(self.Host, strconv.Itoa(self.Port)),
-		zone:     opts.Zone,
-		addrs:    slices.Clone(opts.ConfigServers),
-		clients:  map[string]*clusterapi.Client{},
-		interval: DefaultHeartbeat,
-		applied:  map[uint16]int64{},
-		https:    opts.TLSClient != nil,
+		d:       d,
+		log:     d.log,
+		self:    self,
+		addr:    net.JoinHostPort(self.Host, strconv.Itoa(self.Port)),
+		zone:    opts.Zone,
+		addrs:   slices.Clone(opts.ConfigServers),
+		clients: map[string]*clusterapi.Client{},
+		applied: map[uint16]int64{},
+		https:   opts.TLSClient != nil,
 	}
 	c.boot, _ = newNodeID()
 	c.boot = c.boot[:16]
@@ -154,8 +160,28 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 	return c
 }
 
-// run heartbeats until ctx is done.
+// run heartbeats until ctx is done. Replies are applied on a goroutine of
+// their own: installing a table can wait for buckets that a bulk import or
+// a snapshot holds for seconds, and the heartbeats, which tell the config
+// servers this node is alive, must go on meanwhile. A reply not yet applied
+// is replaced by a newer one: each reply holds all that changed since what
+// the heartbeat reported (its table epoch and versions), and those stay
+// where they were until a reply is applied.
 func (c *cluster) run(ctx context.Context) {
+	replies := make(chan *clusterapi.HeartbeatResponse, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-replies:
+				c.apply(r)
+			}
+		}
+	}()
+	defer func() { <-done }()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -164,13 +190,25 @@ func (c *cluster) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		t.Reset(c.beat(ctx))
+		t.Reset(c.beat(ctx, func(r *clusterapi.HeartbeatResponse) {
+			for {
+				select {
+				case replies <- r:
+					return
+				default:
+				}
+				select {
+				case <-replies: // superseded
+				default:
+				}
+			}
+		}))
 	}
 }
 
-// beat sends one heartbeat, applies the reply and returns the time until the
-// next one.
-func (c *cluster) beat(ctx context.Context) time.Duration {
+// beat sends one heartbeat, hands the reply to apply and returns the time
+// until the next one.
+func (c *cluster) beat(ctx context.Context, apply func(*clusterapi.HeartbeatResponse)) time.Duration {
 	r, err := c.send(ctx, c.request())
 	switch {
 	case err == nil:
@@ -182,8 +220,8 @@ func (c *cluster) beat(ctx context.Context) time.Duration {
 			c.log.Info("node accepted by the config servers", "id", c.self.ID)
 			c.notAdded = false
 		}
-		c.apply(r)
-		return c.interval
+		apply(r)
+		return c.beatInterval()
 	case ctx.Err() != nil:
 		return time.Hour // run returns at once
 	case errors.Is(err, clusterapi.ErrNotAdded):
@@ -210,8 +248,16 @@ func (c *cluster) beat(ctx context.Context) time.Duration {
 			}
 			c.outage = true
 		}
-		return c.interval
+		return c.beatInterval()
 	}
+}
+
+// beatInterval is the heartbeat period the config servers asked for.
+func (c *cluster) beatInterval() time.Duration {
+	if iv := time.Duration(c.interval.Load()); iv > 0 {
+		return iv
+	}
+	return DefaultHeartbeat
 }
 
 // order returns the addresses to try: the leader, the last that answered,
@@ -273,20 +319,26 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 		HTTP:         c.http,
 		Zone:         c.zone,
 		Epoch:        n.Table().Epoch,
-		NSVersion:    c.nsVersion,
-		UsersVersion: c.usersVersion,
+		NSVersion:    c.nsVersion.Load(),
+		UsersVersion: c.usersVersion.Load(),
 		Uptime:       time.Since(n.Started),
 		Boot:         c.boot,
 	}
-	if !c.acked {
+	if !c.acked.Load() {
 		req.Epoch = 0 // the reply that acknowledges the boot carries the table
 	}
 	if n.Repl != nil {
-		req.Unreachable = n.Repl.Unreachable()
-		req.Stats.MoveBytes = n.Repl.Stats().MoveBytes.Load()
-		for _, m := range n.Repl.Moves() {
-			req.Moves = append(req.Moves, clusterapi.MoveReport{Bucket: int(m.Bucket), Node: m.Node, Caught: m.Caught, Lag: m.Lag, Frozen: m.Frozen})
+		if ids, ok := n.Repl.TryUnreachable(); ok {
+			c.unreachable = ids
 		}
+		if ms, ok := n.Repl.TryMoves(); ok {
+			c.moves = c.moves[:0:0]
+			for _, m := range ms {
+				c.moves = append(c.moves, clusterapi.MoveReport{Bucket: int(m.Bucket), Node: m.Node, Caught: m.Caught, Lag: m.Lag, Frozen: m.Frozen})
+			}
+		}
+		req.Unreachable, req.Moves = c.unreachable, c.moves
+		req.Stats.MoveBytes = n.Repl.Stats().MoveBytes.Load()
 	}
 	c.d.reg.Each(func(ns *namespace.Namespace) {
 		st := ns.Engine.Stats()
@@ -309,24 +361,24 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 // apply takes in what a heartbeat reply says changed.
 func (c *cluster) apply(r *clusterapi.HeartbeatResponse) {
 	if r.Interval > 0 {
-		c.interval = min(max(r.Interval, 20*time.Millisecond), 10*time.Second)
+		c.interval.Store(int64(min(max(r.Interval, 20*time.Millisecond), 10*time.Second)))
 	}
-	if !c.acked && r.Boot == c.boot {
-		c.acked = true
+	if !c.acked.Load() && r.Boot == c.boot {
+		c.acked.Store(true)
 		c.log.Info("config servers handled this process's start", "boot", c.boot)
 	}
 	changed := false
-	if r.Table != nil && c.acked {
+	if r.Table != nil && c.acked.Load() {
 		changed = c.applyTable(r.Table, r.Nodes)
 	}
-	if r.NSVersion > c.nsVersion {
+	if r.NSVersion > c.nsVersion.Load() {
 		c.applyNamespaces(r.Namespaces, r.NSVersion)
 		changed = true
 	}
 	if changed {
 		c.applyQuotas()
 	}
-	if r.UsersVersion != c.usersVersion {
+	if r.UsersVersion != c.usersVersion.Load() {
 		c.applyUsers(r.Users, r.UsersVersion)
 	}
 }
@@ -339,7 +391,7 @@ func (c *cluster) applyUsers(list []clusterapi.User, version uint64) {
 		c.log.Error("config servers sent users that cannot be used", "version", version, "err", err)
 	}
 	c.d.node.SetUsers(us)
-	c.usersVersion = version
+	c.usersVersion.Store(version)
 	c.log.Info("users", "version", version, "defined", us.Len())
 }
 
@@ -427,7 +479,7 @@ func (c *cluster) applyNamespaces(list []clusterapi.Namespace, version uint64) {
 		by[ns.ID] = ns
 	}
 	c.nsByID = by
-	c.nsVersion = version
+	c.nsVersion.Store(version)
 	c.log.Info("namespaces", "version", version, "defined", len(by))
 }
 

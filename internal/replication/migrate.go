@@ -19,11 +19,25 @@ type MoveProgress struct {
 // caught up, and hand a frozen bucket to its new primary once that copy
 // lags by nothing.
 func (r *Replicator) Moves() []MoveProgress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.movesLocked()
+}
+
+// TryMoves is Moves if it can have the replicator's lock at once (see
+// TryUnreachable).
+func (r *Replicator) TryMoves() (moves []MoveProgress, ok bool) {
+	if !r.mu.TryLock() {
+		return nil, false
+	}
+	defer r.mu.Unlock()
+	return r.movesLocked(), true
+}
+
+func (r *Replicator) movesLocked() []MoveProgress {
 	cur := r.cur.Load()
 	t := cur.t
 	var out []MoveProgress
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for b := range t.Replicas {
 		if cur.lead[b] == 0 || (len(t.Learners[b]) == 0 && !t.Frozen[b]) {
 			continue

@@ -388,6 +388,21 @@ func nodeAddr(n routing.Node) string { return net.JoinHostPort(n.Host, strconv.I
 func (r *Replicator) Unreachable() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.unreachableLocked()
+}
+
+// TryUnreachable is Unreachable if it can have the replicator's lock at
+// once: ok is false while an Install holds it (which may wait for buckets
+// a bulk import holds for seconds), so a heartbeat never waits for one.
+func (r *Replicator) TryUnreachable() (ids []string, ok bool) {
+	if !r.mu.TryLock() {
+		return nil, false
+	}
+	defer r.mu.Unlock()
+	return r.unreachableLocked(), true
+}
+
+func (r *Replicator) unreachableLocked() []string {
 	now := Mono()
 	var out []string
 	for id, l := range r.links {
