@@ -53,6 +53,16 @@ catchups() { # KIND: the sum over the data servers but the victim (whose counter
   echo "$s"
 }
 until (($(behind) == 0)); do sleep 0.2; done
+# Settle: every bucket with all its copies and the table unchanged for 5 s,
+# so that the kill below finds every copy in sync and promotable.
+settled=0 last=""
+until ((settled >= 5)); do
+  st=$(gctl G table 2>/dev/null | grep -m1 '^epoch') || st=""
+  if [[ $st == "$last" && $st == *" 0 with fewer than"* ]]; then settled=$((settled + 1)); else settled=0; fi
+  last=$st
+  sleep 1
+done
+log "cluster settled: $last"
 
 victim=1
 pid=${G_PIDS[$((victim + 1))]} # G_PIDS: the config server, then the data servers
