@@ -105,8 +105,8 @@ func (rv *receiver) applyIngests(p []byte) (int, error) {
 			w.BucketDropped(x.b) // its keys changed: readers of this copy drop what they cached
 		}
 		r.b[x.b].advance(x.lsn, term)
-		r.saveStamp(x.b, &r.b[x.b])
 	}
+	r.saveIngested(buckets)
 	r.log.appendRaw(p[:off])
 	r.stats.RecordsApplied.Add(uint64(len(recs)))
 	return off, nil

@@ -113,17 +113,29 @@ func (r *Replicator) stamp(b uint16, records int) ([]byte, []byte) {
 	return stampKey(b), encodeStamp(bs.lsn.Load()+uint64(records), term, bs.mem)
 }
 
-// saveStamp writes the bucket's place explicitly (after a snapshot, an
-// empty reset or an ingestion), ordered after the data it covers: an
-// ingested file is durable in the store before Ingest returns, so the stamp
-// that follows it in the WAL never covers a file a crash lost. Called with
-// mu held.
-func (r *Replicator) saveStamp(b uint16, bs *bucketState) {
+// saveStamp writes the bucket's place explicitly (after a snapshot or an
+// empty reset), ordered after the data it covers. Called with mu held.
+func (r *Replicator) saveStamp(b uint16, bs *bucketState) { r.writeStamp(b, bs, false) }
+
+// saveIngested stamps buckets after an ingestion of their files: an
+// ingested file is durable in the store before Ingest returns, so a stamp
+// that follows it in the WAL never covers a file a crash lost. The last
+// stamp is synced, and with it the WAL before it: the stamps these buckets
+// had were removed with a sync before the ingestion, so a stamp lost with
+// the WAL's unsynced tail would cost each bucket a snapshot after a crash.
+// Called with the buckets' mu held.
+func (r *Replicator) saveIngested(buckets []uint16) {
+	for i, b := range buckets {
+		r.writeStamp(b, &r.b[b], i == len(buckets)-1)
+	}
+}
+
+func (r *Replicator) writeStamp(b uint16, bs *bucketState, sync bool) {
 	if r.durable == nil {
 		return
 	}
 	bs.stamped = true
-	if err := r.durable.SetMeta(stampKey(b), encodeStamp(bs.lsn.Load(), bs.lastTerm(), bs.mem), false); err != nil {
+	if err := r.durable.SetMeta(stampKey(b), encodeStamp(bs.lsn.Load(), bs.lastTerm(), bs.mem), sync); err != nil {
 		r.slog.Error("replication: saving bucket stamp", "bucket", b, "err", err)
 	}
 }

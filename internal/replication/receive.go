@@ -452,7 +452,7 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 			last = rec.lsn
 			bs.advance(last, term)
 			if rec.kind == recIngest {
-				r.saveStamp(b, bs)
+				r.saveIngested([]uint16{b})
 			}
 			applied++
 			if applied%256 == 0 {

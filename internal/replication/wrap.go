@@ -158,8 +158,8 @@ func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
 		for i, b := range buckets {
 			bs := &e.r.b[b]
 			e.r.logLocked(bs, &record{kind: recIngest, ns: e.ns, bucket: b, item: engine.Item{Value: files[i]}})
-			e.r.saveStamp(b, bs)
 		}
+		e.r.saveIngested(buckets)
 	}
 	e.r.unlockBuckets(locked)
 	return err
