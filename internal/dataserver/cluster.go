@@ -328,10 +328,10 @@ func (c *cluster) request() *clusterapi.HeartbeatRequest {
 		req.Epoch = 0 // the reply that acknowledges the boot carries the table
 	}
 	if n.Repl != nil {
-		if ids, ok := n.Repl.TryUnreachable(); ok {
+		if ids, ok := n.Repl.Unreachable(); ok {
 			c.unreachable = ids
 		}
-		if ms, ok := n.Repl.TryMoves(); ok {
+		if ms, ok := n.Repl.Moves(); ok {
 			c.moves = c.moves[:0:0]
 			for _, m := range ms {
 				c.moves = append(c.moves, clusterapi.MoveReport{Bucket: int(m.Bucket), Node: m.Node, Caught: m.Caught, Lag: m.Lag, Frozen: m.Frozen})

@@ -18,23 +18,14 @@ type MoveProgress struct {
 // leads with their data. The config servers flip a learner in once it
 // caught up, and hand a frozen bucket to its new primary once that copy
 // lags by nothing.
-func (r *Replicator) Moves() []MoveProgress {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.movesLocked()
-}
-
-// TryMoves is Moves if it can have the replicator's lock at once (see
-// TryUnreachable).
-func (r *Replicator) TryMoves() (moves []MoveProgress, ok bool) {
+//
+// Like Unreachable, it reports ok false, and nothing, while an Install holds
+// the replicator's lock.
+func (r *Replicator) Moves() (moves []MoveProgress, ok bool) {
 	if !r.mu.TryLock() {
 		return nil, false
 	}
 	defer r.mu.Unlock()
-	return r.movesLocked(), true
-}
-
-func (r *Replicator) movesLocked() []MoveProgress {
 	cur := r.cur.Load()
 	t := cur.t
 	var out []MoveProgress
@@ -64,5 +55,5 @@ func (r *Replicator) movesLocked() []MoveProgress {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, true
 }

@@ -390,12 +390,12 @@ func TestSecondaryReportsLostPrimary(t *testing.T) {
 	}
 	b.cut() // a reconnects at once
 	time.Sleep(lease)
-	if u := b.r.Unreachable(); len(u) != 0 {
-		t.Fatalf("reported %v after a link that came back", u)
+	if u, ok := b.r.Unreachable(); !ok || len(u) != 0 {
+		t.Fatalf("reported %v (%v) after a link that came back", u, ok)
 	}
 	a.r.Close() // a's links stop for good, as when its process dies
 	waitFor(t, "b to report a", func() bool {
-		u := b.r.Unreachable()
-		return len(u) == 1 && u[0] == "a"
+		u, ok := b.r.Unreachable()
+		return ok && len(u) == 1 && u[0] == "a"
 	})
 }

@@ -384,25 +384,16 @@ func nodeAddr(n routing.Node) string { return net.JoinHostPort(n.Host, strconv.I
 // from for longer than the lease, or whose port refused a connection since
 // (a dead process): the config servers take them out of the buckets'
 // configurations so that sync writes go on, and mark a peer that also
-// stopped heartbeating down without waiting for the down timeout.
-func (r *Replicator) Unreachable() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.unreachableLocked()
-}
-
-// TryUnreachable is Unreachable if it can have the replicator's lock at
-// once: ok is false while an Install holds it (which may wait for buckets
-// a bulk import holds for seconds), so a heartbeat never waits for one.
-func (r *Replicator) TryUnreachable() (ids []string, ok bool) {
+// stopped heartbeating down without waiting for the down timeout. It reads
+// the links under the replicator's lock only if it can have it at once: ok
+// is false while an Install holds it (which may wait for buckets a bulk
+// import holds for seconds), so the heartbeat that carries the report never
+// waits for one.
+func (r *Replicator) Unreachable() (ids []string, ok bool) {
 	if !r.mu.TryLock() {
 		return nil, false
 	}
 	defer r.mu.Unlock()
-	return r.unreachableLocked(), true
-}
-
-func (r *Replicator) unreachableLocked() []string {
 	now := Mono()
 	var out []string
 	for id, l := range r.links {
@@ -419,7 +410,7 @@ func (r *Replicator) unreachableLocked() []string {
 			out = append(out, id)
 		}
 	}
-	return out
+	return out, true
 }
 
 // incoming is the state of the links from one primary.
