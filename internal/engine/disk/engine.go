@@ -77,18 +77,13 @@ func (e *Engine) Get(bucket uint16, key []byte, now int64, dst []byte) (engine.I
 	var st *stripe
 	var seq uint64
 	if s.rows != nil {
-		if it, out, ok := s.rows.get(b, kb.dk, now, dst); ok {
+		if it, out, ok := s.rows.get(b, kb.dk, now, dst); ok || e.known(b) {
 			s.rows.hits.Add(1)
 			putKeyBuf(kb)
-			if it.Type == typeAbsent {
+			if !ok || it.Type == typeAbsent {
 				return engine.Item{}, dst, false
 			}
 			return it, out, true
-		}
-		if e.known(b) {
-			s.rows.hits.Add(1)
-			putKeyBuf(kb)
-			return engine.Item{}, dst, false
 		}
 		s.rows.misses.Add(1)
 		st = &s.stripes[stripeIndex(e.ns, b, key)]

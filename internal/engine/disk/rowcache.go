@@ -215,9 +215,6 @@ func (s *Store) lostRow(b uint16, dk []byte) {
 // completeEmpty marks every empty bucket complete in the row cache. Callers
 // hold every stripe, and no count pass runs: the counters are exact.
 func (s *Store) completeEmpty() {
-	if s.rows == nil {
-		return
-	}
 	for _, e := range s.engines() {
 		for b := range e.buckets {
 			if e.buckets[b].items.Load() == 0 {
@@ -233,30 +230,16 @@ func (s *Store) completeEmpty() {
 // namespaces are not any more. Callers hold every stripe.
 func (s *Store) dropRows(keep *Engine, b0, b1 uint16) {
 	if s.rows != nil {
-		all := b0 == 0 && b1 == NumBuckets-1
-		if all {
+		if b0 == 0 && b1 == NumBuckets-1 {
 			s.rows.m.Flush()
+		} else {
+			for b := b0; b <= b1; b++ {
+				s.rows.m.DropBucket(b)
+			}
 		}
 		for _, e := range s.engines() {
-			if all && e != keep {
-				for b := range e.complete {
-					e.complete[b].Store(false)
-				}
-				continue
-			}
-			for b := b0; ; b++ {
+			for b := b0; b <= b1; b++ {
 				e.complete[b].Store(e == keep)
-				if b == b1 {
-					break
-				}
-			}
-		}
-		if !all {
-			for b := b0; ; b++ {
-				s.rows.m.DropBucket(b)
-				if b == b1 {
-					break
-				}
 			}
 		}
 	}
