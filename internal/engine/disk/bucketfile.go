@@ -113,7 +113,11 @@ func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("disk: ingest: %w", err)
 	}
-	return s.Ingest([]string{path})
+	only := make([]uint32, len(buckets))
+	for i, b := range buckets {
+		only[i] = pos(e.ns, b&bucketMask)
+	}
+	return s.ingest([]string{path}, only)
 }
 
 // copyBucketFile checks that file is a well-formed bucket file (keys in

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -58,9 +59,38 @@ func (e *Engine) resetBucket(b uint16, pending bool) {
 // Ingest waits for, or an Ingest's recount, serialised by ingestMu.
 type countJob struct {
 	lo, hi uint32
+	// only, when set, lists (sorted) the positions of lo..hi the job
+	// counts: an ingestion's recount reads the buckets its file holds,
+	// not the whole range between the first and the last of them, which
+	// for a file of buckets spread over a namespace is all of its data.
+	only []uint32
 }
 
-func (j *countJob) covers(p uint32) bool { return j.lo <= p && p <= j.hi }
+func (j *countJob) covers(p uint32) bool {
+	if p < j.lo || p > j.hi {
+		return false
+	}
+	if j.only == nil {
+		return true
+	}
+	_, ok := slices.BinarySearch(j.only, p)
+	return ok
+}
+
+// nextAfter returns the first position after p that j covers.
+func (j *countJob) nextAfter(p uint32) (uint32, bool) {
+	if j.only == nil {
+		return p + 1, p < j.hi
+	}
+	i, ok := slices.BinarySearch(j.only, p)
+	if ok {
+		i++
+	}
+	if i == len(j.only) {
+		return 0, false
+	}
+	return j.only[i], true
+}
 
 // testCountHook, when set by a test, runs after a count pass has added a
 // bucket's count.
@@ -77,7 +107,11 @@ func (s *Store) runCountJob(it *pebble.Iterator, j *countJob) {
 		have   bool
 		stopAt = 0
 	)
-	for valid := it.First(); valid; valid = it.Next() {
+	valid := it.First()
+	if len(j.only) > 0 {
+		valid = it.SeekGE(posKey(j.only[0]))
+	}
+	for ; valid; valid = it.Next() {
 		if stopAt++; stopAt&1023 == 0 && s.stopping() {
 			return
 		}
@@ -87,6 +121,18 @@ func (s *Store) runCountJob(it *pebble.Iterator, j *countJob) {
 			continue
 		}
 		p := pos(ns, b)
+		for !j.covers(p) {
+			// Between the buckets of the job: on to the next of them.
+			next, more := j.nextAfter(p)
+			if !more || !it.SeekGE(posKey(next)) {
+				goto done
+			}
+			k = it.Key()
+			if ns, b, _, ok = parseDataKey(k); !ok {
+				goto done // past the data keys
+			}
+			p = pos(ns, b)
+		}
 		if have && p != cur {
 			s.addCounts(cur, d)
 			d = delta{}
@@ -106,6 +152,7 @@ func (s *Store) runCountJob(it *pebble.Iterator, j *countJob) {
 			d.exp++
 		}
 	}
+done:
 	if err := it.Error(); err != nil {
 		s.log.Error("count pass failed", "err", err)
 	}

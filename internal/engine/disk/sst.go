@@ -87,7 +87,11 @@ func (s *Store) readInfo(path string) (sstInfo, error) {
 // from a view taken right after, before it returns. Old items replaced with
 // a different expiry leave index keys behind, which the sweep deletes when
 // they fall due.
-func (s *Store) Ingest(paths []string) error {
+func (s *Store) Ingest(paths []string) error { return s.ingest(paths, nil) }
+
+// ingest is Ingest; only, when not nil, lists every position (see pos) the
+// files hold data of, so that the recount reads just those buckets.
+func (s *Store) ingest(paths []string, only []uint32) error {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -113,6 +117,9 @@ func (s *Store) Ingest(paths []string) error {
 			job = &countJob{lo: info.dlo, hi: info.dhi}
 		}
 		job.lo, job.hi = min(job.lo, info.dlo), max(job.hi, info.dhi)
+	}
+	if job != nil && only != nil {
+		job.only = slices.Sorted(slices.Values(only))
 	}
 	var groups [][]string
 	for i := range infos {

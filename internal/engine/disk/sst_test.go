@@ -185,3 +185,43 @@ func TestIngestRefusesBadFiles(t *testing.T) {
 	}
 	checkStore(t, s)
 }
+
+// TestIngestRecountsItsBucketsOnly: an ingestion of files of buckets spread
+// over a namespace recounts those buckets, not every bucket between the
+// first and the last of them (which would make an import of many small
+// batches read the store over and over), and the counters stay right.
+func TestIngestRecountsItsBucketsOnly(t *testing.T) {
+	s, _ := newEngine(t, Options{})
+	e := s.Namespace(1)
+	for b := uint16(0); b < 100; b++ {
+		for i := range 3 {
+			mustSet(t, e, b, fmt.Sprintf("old-%d-%d", b, i), str("x"))
+		}
+	}
+	var counted []uint32
+	testCountHook = func(p uint32) { counted = append(counted, p) }
+	defer func() { testCountHook = nil }()
+	var buckets []uint16
+	var files [][]byte
+	for _, b := range []uint16{97, 3, 50} {
+		f, err := BucketFile(1, b, func(yield func([]byte, engine.Item) bool) {
+			yield([]byte("new"), engine.Item{Type: engine.TypeString, Value: []byte("y")})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		buckets, files = append(buckets, b), append(files, f)
+	}
+	if err := e.Ingest(buckets, files); err != nil {
+		t.Fatal(err)
+	}
+	// The hook sees every bucket counted but the last one.
+	want := []uint32{pos(1, 3), pos(1, 50)}
+	if fmt.Sprint(counted) != fmt.Sprint(want) {
+		t.Fatalf("recounted %v, want %v", counted, want)
+	}
+	if n := e.Stats().Items; n != 303 {
+		t.Fatalf("%d items, want 303", n)
+	}
+	checkStore(t, s)
+}
