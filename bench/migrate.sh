@@ -24,6 +24,8 @@
 #   BEFORE     seconds of probe before the move [15]
 #   MOVE_RATE  granary data --move-rate [0: unlimited]
 #   REDIS_PIPELINE  keys per MIGRATE of redis-cli --cluster rebalance [10]
+#   CLUSTERS   which clusters run: "redis granary", or one of them alone when
+#              looking into one side [redis granary]
 #   GRANARY_PROCS, GRANARY_ARGS, REDIS_ARGS, GRANARY_BIN: see lib.sh
 #
 # Quick run: DATA_MB=256 bench/migrate.sh (a smoke test; use >= 4096 for the
@@ -46,6 +48,7 @@ RATE=${RATE:-2000}
 BEFORE=${BEFORE:-15}
 MOVE_RATE=${MOVE_RATE:-0}
 REDIS_PIPELINE=${REDIS_PIPELINE:-10}
+CLUSTERS=${CLUSTERS:-redis granary}
 KEYS=$((DATA_MB * 1024 * 1024 / VALUE))
 
 LATENCY_BIN=$WORKDIR/latency
@@ -68,14 +71,25 @@ used_mb() {
   cli "$1" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory" { printf "%.0f", $2 / 1048576 }'
 }
 
-# probe P SECONDS OUT: the latency probe against cluster P for SECONDS (0:
-# until killed), its line in OUT.
+# probe P SECONDS OUT [SLOW_MS]: the latency probe against cluster P for
+# SECONDS (0: until killed), its line in OUT; with SLOW_MS, the operations
+# slower than that in OUT.slow.
 probe() {
   local -n _entry=${1}_ENTRY
-  local d=$2s
+  local d=$2s slow=()
   [[ $2 == 0 ]] && d=24h
+  [[ -n ${4:-} ]] && slow=(-slow "$3.slow" -slow-ms "$4")
   # exec: the pid the caller gets is the probe's own, for its SIGTERM.
-  exec "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" >"$3" 2>"$3.err"
+  exec "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" "${slow[@]}" >"$3" 2>"$3.err"
+}
+
+# tail_report FILE: where the slow operations of a probe's FILE.slow fall:
+# how many, over how many slots and seconds.
+tail_report() {
+  [[ -s $1.slow ]] || { echo "no slow operations"; return; }
+  awk '{ n++; slots[$4]++; secs[substr($1, 1, 8)]++ }
+    END { for (s in slots) ns++; for (t in secs) nt++
+      printf "%d slow operations over %d slots and %d seconds", n, ns, nt }' "$1.slow"
 }
 
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
@@ -87,8 +101,11 @@ measure() {
   local p=$1 name=$2 t0 t1 pid
   shift 2
   log "$name: $BEFORE s of probe before the move"
-  (probe "$p" "$BEFORE" "$WORKDIR/$name-before.txt")
-  probe "$p" 0 "$WORKDIR/$name-during.txt" &
+  (probe "$p" "$BEFORE" "$WORKDIR/$name-before.txt" "${BEFORE_SLOW_MS:-}")
+  # Operations slower than 3 x p99 before: what breaks the target.
+  local slow
+  slow=$(awk -v p="$(field p99_ms "$WORKDIR/$name-before.txt")" 'BEGIN { printf "%.3f", 3 * p }')
+  probe "$p" 0 "$WORKDIR/$name-during.txt" "$slow" &
   pid=$!
   sleep 1
   t0=$(date +%s.%N)
@@ -99,6 +116,7 @@ measure() {
   P99B[$name]=$(field p99_ms "$WORKDIR/$name-before.txt") ERRB[$name]=$(field errors "$WORKDIR/$name-before.txt")
   P99D[$name]=$(field p99_ms "$WORKDIR/$name-during.txt") ERRD[$name]=$(field errors "$WORKDIR/$name-during.txt")
   log "$name: moved in ${SECS[$name]} s; before: $(cat "$WORKDIR/$name-before.txt"); during: $(cat "$WORKDIR/$name-during.txt")"
+  log "$name: slower than $slow ms during the move: $(tail_report "$WORKDIR/$name-during.txt")"
 }
 
 redis_move() {
@@ -117,42 +135,54 @@ granary_move() {
   gctl GRANARY rebalance --wait -q --max-wait 1h
 }
 
-# --- Redis Cluster
-start_redis_cluster 3
-load REDIS
-start_redis_node
-REDIS_NEW=${REDIS_PORTS[3]}
-measure REDIS redis redis_move "$REDIS_NEW"
-MOVED[redis]=$(used_mb "$REDIS_NEW")
-for pid in "${REDIS_PIDS[@]}"; do stop_pid "$pid"; done
+run_redis() {
+  start_redis_cluster 3
+  load REDIS
+  start_redis_node
+  REDIS_NEW=${REDIS_PORTS[3]}
+  measure REDIS redis redis_move "$REDIS_NEW"
+  MOVED[redis]=$(used_mb "$REDIS_NEW")
+  for pid in "${REDIS_PIDS[@]}"; do stop_pid "$pid"; done
+}
 
-# --- Granary
-if [[ $MOVE_RATE != 0 ]]; then GRANARY_ARGS="$GRANARY_ARGS --move-rate $MOVE_RATE"; fi
-start_granary_cluster GRANARY granary 1 0
-probe_cluster GRANARY
-load GRANARY
-start_granary_data GRANARY z1 0
-GRANARY_NEW=${GRANARY_PORTS[3]}
-# It joins by --auto-add: wait until the config server lists it up.
-for _ in $(seq 1 100); do
-  gctl GRANARY nodes | grep -q "127.0.0.1:$GRANARY_NEW .* up " && break
-  sleep 0.2
+run_granary() {
+  if [[ $MOVE_RATE != 0 ]]; then GRANARY_ARGS="$GRANARY_ARGS --move-rate $MOVE_RATE"; fi
+  start_granary_cluster GRANARY granary 1 0
+  probe_cluster GRANARY
+  load GRANARY
+  start_granary_data GRANARY z1 0
+  GRANARY_NEW=${GRANARY_PORTS[3]}
+  # It joins by --auto-add: wait until the config server lists it up.
+  for _ in $(seq 1 100); do
+    gctl GRANARY nodes | grep -q "127.0.0.1:$GRANARY_NEW .* up " && break
+    sleep 0.2
+  done
+  measure GRANARY granary granary_move
+  MOVED[granary]=$(used_mb "$GRANARY_NEW")
+  sed 's/^/  /' "$WORKDIR/granary-move.log" >&2
+}
+
+for c in $CLUSTERS; do
+  case $c in
+  redis) run_redis ;;
+  granary) run_granary ;;
+  *) die "CLUSTERS: unknown cluster $c" ;;
+  esac
 done
-measure GRANARY granary granary_move
-MOVED[granary]=$(used_mb "$GRANARY_NEW")
-sed 's/^/  /' "$WORKDIR/granary-move.log" >&2
 
 echo
 printf 'Scaling out 3 -> 4 nodes under load: %d keys x %d bytes (%d MB), probe %d ops/s, load average %s\n' \
   "$KEYS" "$VALUE" "$DATA_MB" "$RATE" "$(loadavg)"
 printf '%-8s %10s %8s %8s %12s %12s %8s %14s\n' cluster "moved MB" seconds "MB/s" "p99 before" "p99 during" ratio "errors b/d"
-for c in redis granary; do
+for c in $CLUSTERS; do
   mbs=$(awk -v m="${MOVED[$c]}" -v s="${SECS[$c]}" 'BEGIN { printf "%.1f", (s > 0 ? m / s : 0) }')
   r=$(awk -v a="${P99B[$c]}" -v b="${P99D[$c]}" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
   printf '%-8s %10s %8s %8s %10s ms %10s ms %8s %14s\n' "$c" "${MOVED[$c]}" "${SECS[$c]}" "$mbs" "${P99B[$c]}" "${P99D[$c]}" "$r" "${ERRB[$c]}/${ERRD[$c]}"
 done
-gr=$(awk -v a="${P99B[granary]}" -v b="${P99D[granary]}" 'BEGIN { print (a > 0 && b / a <= 3) ? "met" : "NOT met" }')
-printf 'Granary p99 during / before <= 3: %s\n' "$gr"
+if [[ -n ${P99B[granary]:-} ]]; then
+  gr=$(awk -v a="${P99B[granary]:-0}" -v b="${P99D[granary]:-0}" 'BEGIN { print (a > 0 && b / a <= 3) ? "met" : "NOT met" }')
+  printf 'Granary p99 during / before <= 3: %s\n' "$gr"
+fi
 printf 'Granary/Redis: migration time %s, MB/s %s\n' \
-  "$(awk -v g="${SECS[granary]}" -v r="${SECS[redis]}" 'BEGIN { printf "%.2f", (r > 0 ? g / r : 0) }')" \
-  "$(awk -v g="${MOVED[granary]}" -v gs="${SECS[granary]}" -v r="${MOVED[redis]}" -v rs="${SECS[redis]}" 'BEGIN { printf "%.2f", ((r * gs) > 0 ? (g / gs) / (r / rs) : 0) }')"
+  "$(awk -v g="${SECS[granary]:-0}" -v r="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", (r > 0 ? g / r : 0) }')" \
+  "$(awk -v g="${MOVED[granary]:-0}" -v gs="${SECS[granary]:-0}" -v r="${MOVED[redis]:-0}" -v rs="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", ((r * gs) > 0 ? (g / gs) / (r / rs) : 0) }')"

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,8 @@ func main() {
 	dur := flag.Duration("d", time.Hour, "how long to run (SIGINT or SIGTERM stops it earlier)")
 	size := flag.Int("size", 1024, "bytes per SET value")
 	writes := flag.Int("writes", 10, "percent of operations that are SETs")
+	slowFile := flag.String("slow", "", "write the operations slower than -slow-ms to this file (time, ms, op, slot): where a tail comes from")
+	slowMs := flag.Float64("slow-ms", 5, "threshold of -slow")
 	flag.Parse()
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{*addr},
@@ -49,8 +52,15 @@ func main() {
 		value[i] = 'x'
 	}
 
+	type slowOp struct {
+		at   time.Time
+		d    time.Duration
+		set  bool
+		slot int
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
+	var slow []slowOp
 	errs := 0
 	interval := time.Duration(int64(time.Second) * int64(*workers) / int64(max(*rate, 1)))
 	var wg sync.WaitGroup
@@ -61,12 +71,14 @@ func main() {
 			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			var mine []time.Duration
+			var mySlow []slowOp
 			bad := 0
 			for {
 				select {
 				case <-ctx.Done():
 					mu.Lock()
 					lat = append(lat, mine...)
+					slow = append(slow, mySlow...)
 					errs += bad
 					mu.Unlock()
 					return
@@ -76,7 +88,8 @@ func main() {
 				octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
 				start := time.Now()
 				var err error
-				if rand.IntN(100) < *writes {
+				set := rand.IntN(100) < *writes
+				if set {
 					err = cc.Set(octx, key, value, 0).Err()
 				} else if err = cc.Get(octx, key).Err(); err == redis.Nil {
 					err = nil
@@ -86,7 +99,11 @@ func main() {
 					bad++
 					continue
 				}
-				mine = append(mine, time.Since(start))
+				d := time.Since(start)
+				mine = append(mine, d)
+				if *slowFile != "" && float64(d.Microseconds())/1000 >= *slowMs {
+					mySlow = append(mySlow, slowOp{start, d, set, keySlot(key)})
+				}
 			}
 		}()
 	}
@@ -102,5 +119,38 @@ func main() {
 	if len(lat) > 0 {
 		maxMs = float64(lat[len(lat)-1].Microseconds()) / 1000
 	}
+	if *slowFile != "" {
+		slices.SortFunc(slow, func(a, b slowOp) int { return a.at.Compare(b.at) })
+		var b strings.Builder
+		for _, o := range slow {
+			op := "get"
+			if o.set {
+				op = "set"
+			}
+			fmt.Fprintf(&b, "%s %.3f %s %d\n", o.at.Format("15:04:05.000"), float64(o.d.Microseconds())/1000, op, o.slot)
+		}
+		if err := os.WriteFile(*slowFile, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
 	fmt.Printf("ops=%d errors=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n", len(lat), errs, q(0.50), q(0.99), q(0.999), maxMs)
+}
+
+// keySlot is the cluster slot of key (no hash tags in the probe's keys).
+func keySlot(key string) int { return int(crc16([]byte(key)) % 16384) }
+
+// crc16 is CRC-16/XMODEM, Redis Cluster's key hash.
+func crc16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
 }
