@@ -24,6 +24,8 @@
 #   BEFORE     seconds of probe before the move [15]
 #   MOVE_RATE  granary data --move-rate [0: unlimited]
 #   REDIS_PIPELINE  keys per MIGRATE of redis-cli --cluster rebalance [10]
+#   BEFORE_SLOW_MS  also record the probe's operations slower than this before
+#              the move (during the move: always, over 3 x p99 before) []
 #   CLUSTERS   which clusters run: "redis granary", or one of them alone when
 #              looking into one side [redis granary]
 #   GRANARY_PROCS, GRANARY_ARGS, REDIS_ARGS, GRANARY_BIN: see lib.sh
