@@ -60,7 +60,7 @@ func devCmd() *cobra.Command {
 		Long: `Run a whole Granary cluster on loopback in one process: one config server
 (RESP 5198, API, dashboard and metrics on HTTP 8198, Raft 5199) and three data servers
 (RESP 7001-7003, metrics on HTTP 8001-8003), with a table placing two copies of
-every bucket (only the primary holds data until replication exists).
+every bucket (a primary and a secondary that replicates it).
 It waits until every bucket has its primary, then prints how to connect:
 
   redis-cli -c -p 5198
