@@ -77,19 +77,18 @@ func (j *countJob) covers(p uint32) bool {
 	return ok
 }
 
-// nextAfter returns the first position after p that j covers.
-func (j *countJob) nextAfter(p uint32) (uint32, bool) {
+// buckets returns the buckets of the positions the job counts (nil: it
+// counts a whole range, which may hold any bucket).
+func (j *countJob) buckets() []uint16 {
 	if j.only == nil {
-		return p + 1, p < j.hi
+		return nil
 	}
-	i, ok := slices.BinarySearch(j.only, p)
-	if ok {
-		i++
+	out := make([]uint16, 0, len(j.only))
+	for _, p := range j.only {
+		out = append(out, uint16(p)&bucketMask)
 	}
-	if i == len(j.only) {
-		return 0, false
-	}
-	return j.only[i], true
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // testCountHook, when set by a test, runs after a count pass has added a
@@ -102,36 +101,15 @@ func (s *Store) runCountJob(it *pebble.Iterator, j *countJob) {
 	defer s.endCountJob(j)
 	defer it.Close()
 	var (
-		cur    uint32
-		d      delta
-		have   bool
-		stopAt = 0
+		cur  uint32
+		d    delta
+		have bool
+		n    = 0
 	)
-	valid := it.First()
-	if len(j.only) > 0 {
-		valid = it.SeekGE(posKey(j.only[0]))
-	}
-	for ; valid; valid = it.Next() {
-		if stopAt++; stopAt&1023 == 0 && s.stopping() {
-			return
-		}
-		k := it.Key()
-		ns, b, _, ok := parseDataKey(k)
-		if !ok {
-			continue
-		}
-		p := pos(ns, b)
-		for !j.covers(p) {
-			// Between the buckets of the job: on to the next of them.
-			next, more := j.nextAfter(p)
-			if !more || !it.SeekGE(posKey(next)) {
-				goto done
-			}
-			k = it.Key()
-			if ns, b, _, ok = parseDataKey(k); !ok {
-				goto done // past the data keys
-			}
-			p = pos(ns, b)
+	// add counts the item at it, of position p; false: the store stops.
+	add := func(p uint32) bool {
+		if n++; n&1023 == 0 && s.stopping() {
+			return false
 		}
 		if have && p != cur {
 			s.addCounts(cur, d)
@@ -144,21 +122,46 @@ func (s *Store) runCountJob(it *pebble.Iterator, j *countJob) {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			s.log.Error("count pass: read failed", "err", err)
-			continue
+			return true
 		}
 		d.items++
-		d.bytes += int64(len(k) + len(v))
+		d.bytes += int64(len(it.Key()) + len(v))
 		if h, ok := decodeHeader(v); ok && h.exp != 0 {
 			d.exp++
 		}
+		return true
 	}
-done:
+	if j.only == nil {
+		for valid := it.First(); valid; valid = it.Next() {
+			if p, ok := keyPos(it.Key()); ok && !add(p) {
+				return
+			}
+		}
+	} else {
+		// Seek from one listed bucket to the next.
+		for _, want := range j.only {
+			for valid := it.SeekGE(posKey(want)); valid; valid = it.Next() {
+				if p, ok := keyPos(it.Key()); !ok || p != want {
+					break
+				}
+				if !add(want) {
+					return
+				}
+			}
+		}
+	}
 	if err := it.Error(); err != nil {
 		s.log.Error("count pass failed", "err", err)
 	}
 	if have {
 		s.addCounts(cur, d)
 	}
+}
+
+// keyPos returns the position of data key k.
+func keyPos(k []byte) (uint32, bool) {
+	ns, b, _, ok := parseDataKey(k)
+	return pos(ns, b), ok
 }
 
 // addCounts adds a pass's count of one bucket if the bucket is still pending.

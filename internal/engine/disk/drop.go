@@ -46,11 +46,13 @@ func (e *Engine) drop(lo, hi []byte, b0, b1 uint16) {
 	}
 	bt := s.db.NewBatch()
 	bt.DeleteRange(lo, hi, nil)
-	if b0 == b1 { // DropBucket, not Flush
+	var rows []uint16 // the row cache's buckets to drop; nil: all (Flush)
+	if b0 == b1 {     // DropBucket, not Flush
 		s.stamp(bt, b0, 1)
+		rows = []uint16{b0}
 	}
 	err = s.commit(bt, s.wo)
-	s.dropRows(e, b0, b1)
+	s.dropRows(e, rows)
 	if err != nil {
 		s.unlockAll()
 		it.Close()

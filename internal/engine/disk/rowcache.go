@@ -31,7 +31,8 @@ import (
 // at the end of a count pass (every bucket of a namespace created after it),
 // or dropped. It stops being complete when the cache loses one of its
 // entries: evicted, refused (too large) or not updated after a failed
-// commit, or dropped with another namespace's bucket or an ingestion.
+// commit, or dropped with another namespace's bucket or an ingestion into
+// the bucket.
 //
 // Coherence: the cache holds, for every key it holds, the item stored in
 // pebble. Writers change a key's entry under the key's write stripe, after
@@ -224,23 +225,27 @@ func (s *Store) completeEmpty() {
 	}
 }
 
-// dropRows empties buckets b0 to b1 of the row cache (the whole cache, when
-// they are all buckets) and bumps every stripe's sequence. Those buckets of
+// dropRows empties buckets of the row cache (all of them when buckets is
+// nil: the whole cache) and bumps every stripe's sequence. Those buckets of
 // keep, just emptied in the store, are complete; those of the other
 // namespaces are not any more. Callers hold every stripe.
-func (s *Store) dropRows(keep *Engine, b0, b1 uint16) {
+func (s *Store) dropRows(keep *Engine, buckets []uint16) {
 	if s.rows != nil {
-		if b0 == 0 && b1 == NumBuckets-1 {
+		if buckets == nil {
 			s.rows.m.Flush()
-		} else {
-			for b := b0; b <= b1; b++ {
-				s.rows.m.DropBucket(b)
-			}
 		}
 		for _, e := range s.engines() {
-			for b := b0; b <= b1; b++ {
+			if buckets == nil {
+				for b := range e.complete {
+					e.complete[b].Store(e == keep)
+				}
+			}
+			for _, b := range buckets {
 				e.complete[b].Store(e == keep)
 			}
+		}
+		for _, b := range buckets {
+			s.rows.m.DropBucket(b)
 		}
 	}
 	for i := range s.stripes {

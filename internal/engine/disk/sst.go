@@ -168,7 +168,7 @@ func (s *Store) ingest(paths []string, only []uint32) error {
 		s.unlockAll()
 		return err
 	}
-	s.dropRows(nil, 0, NumBuckets-1)
+	s.dropRows(nil, job.buckets())
 	// The recount runs even if ingestion failed: the counters were reset.
 	it, ierr := s.dataIter(posRange(job.lo, job.hi))
 	if ierr != nil {

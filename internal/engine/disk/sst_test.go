@@ -198,6 +198,10 @@ func TestIngestRecountsItsBucketsOnly(t *testing.T) {
 			mustSet(t, e, b, fmt.Sprintf("old-%d-%d", b, i), str("x"))
 		}
 	}
+	// The row cache learns that "new" is not in bucket 3.
+	if _, _, ok := e.Get(3, []byte("new"), now0, nil); ok {
+		t.Fatal("found a key never written")
+	}
 	var counted []uint32
 	testCountHook = func(p uint32) { counted = append(counted, p) }
 	defer func() { testCountHook = nil }()
@@ -222,6 +226,17 @@ func TestIngestRecountsItsBucketsOnly(t *testing.T) {
 	}
 	if n := e.Stats().Items; n != 303 {
 		t.Fatalf("%d items, want 303", n)
+	}
+	// The ingested buckets left the row cache, the others stayed.
+	if it, _, ok := e.Get(3, []byte("new"), now0, nil); !ok || string(it.Value) != "y" {
+		t.Fatalf("ingested key: %q %v", it.Value, ok)
+	}
+	before := s.RowCacheStats()
+	if _, _, ok := e.Get(10, []byte("old-10-0"), now0, nil); !ok {
+		t.Fatal("old-10-0 lost")
+	}
+	if st := s.RowCacheStats(); st.Hits != before.Hits+1 {
+		t.Fatalf("a bucket the ingestion did not touch left the row cache (hits %d -> %d)", before.Hits, st.Hits)
 	}
 	checkStore(t, s)
 }
