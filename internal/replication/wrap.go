@@ -156,8 +156,7 @@ func (e *Engine) Ingest(buckets []uint16, files [][]byte) error {
 	err := in.Ingest(buckets, files)
 	if err == nil {
 		for i, b := range buckets {
-			bs := &e.r.b[b]
-			e.r.logLocked(bs, &record{kind: recIngest, ns: e.ns, bucket: b, item: engine.Item{Value: files[i]}})
+			e.r.logLocked(&e.r.b[b], &record{kind: recIngest, ns: e.ns, bucket: b, item: engine.Item{Value: files[i]}})
 		}
 		e.r.saveIngested(buckets)
 	}
