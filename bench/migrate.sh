@@ -185,6 +185,8 @@ if [[ -n ${P99B[granary]:-} ]]; then
   gr=$(awk -v a="${P99B[granary]:-0}" -v b="${P99D[granary]:-0}" 'BEGIN { print (a > 0 && b / a <= 3) ? "met" : "NOT met" }')
   printf 'Granary p99 during / before <= 3: %s\n' "$gr"
 fi
-printf 'Granary/Redis: migration time %s, MB/s %s\n' \
-  "$(awk -v g="${SECS[granary]:-0}" -v r="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", (r > 0 ? g / r : 0) }')" \
-  "$(awk -v g="${MOVED[granary]:-0}" -v gs="${SECS[granary]:-0}" -v r="${MOVED[redis]:-0}" -v rs="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", ((r * gs) > 0 ? (g / gs) / (r / rs) : 0) }')"
+if [[ -n ${SECS[granary]:-} && -n ${SECS[redis]:-} ]]; then
+  printf 'Granary/Redis: migration time %s, MB/s %s\n' \
+    "$(awk -v g="${SECS[granary]:-0}" -v r="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", (r > 0 ? g / r : 0) }')" \
+    "$(awk -v g="${MOVED[granary]:-0}" -v gs="${SECS[granary]:-0}" -v r="${MOVED[redis]:-0}" -v rs="${SECS[redis]:-0}" 'BEGIN { printf "%.2f", ((r * gs) > 0 ? (g / gs) / (r / rs) : 0) }')"
+fi

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"granary/internal/routing"
 )
 
 func main() {
@@ -102,7 +104,7 @@ func main() {
 				d := time.Since(start)
 				mine = append(mine, d)
 				if *slowFile != "" && float64(d.Microseconds())/1000 >= *slowMs {
-					mySlow = append(mySlow, slowOp{start, d, set, keySlot(key)})
+					mySlow = append(mySlow, slowOp{start, d, set, int(routing.Bucket([]byte(key)))})
 				}
 			}
 		}()
@@ -134,23 +136,4 @@ func main() {
 		}
 	}
 	fmt.Printf("ops=%d errors=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n", len(lat), errs, q(0.50), q(0.99), q(0.999), maxMs)
-}
-
-// keySlot is the cluster slot of key (no hash tags in the probe's keys).
-func keySlot(key string) int { return int(crc16([]byte(key)) % 16384) }
-
-// crc16 is CRC-16/XMODEM, Redis Cluster's key hash.
-func crc16(b []byte) uint16 {
-	var crc uint16
-	for _, c := range b {
-		crc ^= uint16(c) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
 }
