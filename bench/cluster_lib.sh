@@ -186,6 +186,20 @@ start_granary_data() {
   give_up "a $_name data server"
 }
 
+# metric HTTP NAME[{labels}]: a data server's metric, 0 if absent.
+metric() {
+  curl -fs "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }'
+}
+
+# metric_sum P NAME[{labels}]: the metric summed over cluster P's data
+# servers (integer part).
+metric_sum() {
+  local -n _http=${1}_DATA_HTTP
+  local h s=0
+  for h in "${_http[@]}"; do s=$((s + $(metric "$h" "$2" | awk '{ printf "%d", $1 }'))); done
+  echo "$s"
+}
+
 # gctl P ARGS...: granary ctl against cluster P's config server.
 gctl() {
   local -n _cfg=${1}_CFG_HTTP

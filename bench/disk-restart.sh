@@ -24,26 +24,14 @@ GRANARY_PROCS=0
 WRITER=$WORKDIR/writer
 (cd "$ROOT" && go build -o "$WRITER" ./bench/writer) || die "cannot build bench/writer"
 
-csv=$LOAD_DIR/granary-bench-load-$N.csv
-if [[ $(stat -c %s "$csv" 2>/dev/null || echo 0) != $((50 * N)) ]]; then
-  log "generating $csv"
-  LC_ALL=C awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "key:%012d,value:%026d\n", i, i }' >"$csv.tmp.$$"
-  mv "$csv.tmp.$$" "$csv"
-fi
+csv=$(gen_csv_file "$N")
 
 start_granary_cluster G granary 2 1
 t0=$(date +%s%3N)
 "$GRANARY_BIN" import --quiet --addr "127.0.0.1:$G_CFG_RESP" "$csv" >&2
 log "imported $N keys in $(($(date +%s%3N) - t0)) ms"
 
-metric() { # HTTP NAME[{labels}]: the value, 0 if absent
-  curl -fs "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }'
-}
-behind() { # the sum of secondaries_behind over the data servers
-  local h s=0
-  for h in "${G_DATA_HTTP[@]}"; do s=$((s + $(metric "$h" granary_repl_secondaries_behind | cut -d. -f1))); done
-  echo "$s"
-}
+behind() { metric_sum G granary_repl_secondaries_behind; }
 catchups() { # KIND: the sum over the data servers but the victim (whose counters restart at 0)
   local h s=0
   for h in "${G_DATA_HTTP[@]}"; do

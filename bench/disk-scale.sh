@@ -29,12 +29,7 @@ bench() { # PORT KEYS: "set_ops get_ops"
 
 RESULTS=()
 for size in $SIZES; do
-  csv=$LOAD_DIR/granary-bench-load-$size.csv
-  if [[ $(stat -c %s "$csv" 2>/dev/null || echo 0) != $((50 * size)) ]]; then
-    log "generating $csv"
-    LC_ALL=C awk -v n="$size" 'BEGIN { for (i = 0; i < n; i++) printf "key:%012d,value:%026d\n", i, i }' >"$csv.tmp.$$"
-    mv "$csv.tmp.$$" "$csv"
-  fi
+  csv=$(gen_csv_file "$size")
   GRANARY_ARGS="--engine disk --dir $WORKDIR/g$size --disk-sync everysec" start_granary
   t0=$(date +%s)
   "$GRANARY_BIN" import --quiet --addr "127.0.0.1:$GRANARY_PORT" "$csv" >&2

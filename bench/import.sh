@@ -18,12 +18,7 @@ ensure_granary
 
 # The same keys and values for both: gen_load_file's RESP file, and a CSV.
 resp=$(gen_load_file "$N")
-csv=$LOAD_DIR/granary-bench-load-$N.csv
-if [[ $(stat -c %s "$csv" 2>/dev/null || echo 0) != $((50 * N)) ]]; then
-  log "generating $csv"
-  LC_ALL=C awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "key:%012d,value:%026d\n", i, i }' >"$csv.tmp.$$"
-  mv "$csv.tmp.$$" "$csv"
-fi
+csv=$(gen_csv_file "$N")
 
 now_ms() { date +%s%3N; }
 

@@ -277,5 +277,19 @@ gen_load_file() {
   echo "$f"
 }
 
+# gen_csv_file N: the same N keys and values as a CSV for granary import
+# (key,value per line, 50 bytes each), generated once per N in LOAD_DIR;
+# prints its path.
+gen_csv_file() {
+  local n=$1 f
+  f=$LOAD_DIR/granary-bench-load-$n.csv
+  if [[ $(stat -c %s "$f" 2>/dev/null || echo 0) != $((50 * n)) ]]; then
+    log "generating $f"
+    LC_ALL=C awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "key:%012d,value:%026d\n", i, i }' >"$f.tmp.$$"
+    mv "$f.tmp.$$" "$f"
+  fi
+  echo "$f"
+}
+
 # expected_value I: the value gen_load_file stores under key I.
 expected_value() { printf 'value:%026d' "$1"; }
