@@ -10,7 +10,7 @@ IMAGE     ?= granary:dev
 DOCKER    ?= docker
 COMPOSE   ?= $(shell $(DOCKER) compose version >/dev/null 2>&1 && echo "$(DOCKER) compose" || echo docker-compose)
 
-.PHONY: run build image test unit k8s-check e2e cluster-test cluster-test-tls dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-disk-scale bench-disk-restart bench-migrate fuzz vet fmt clean
+.PHONY: run build image test unit k8s-check e2e cluster-test cluster-test-tls dashboard-test dashboard-shot chromium compose-test compose-up compose-down fault deps bench bench-mem bench-repl bench-hotkey bench-flow bench-disk bench-import bench-import-cluster bench-disk-scale bench-disk-restart bench-migrate fuzz vet fmt clean
 
 run: ## start a local Granary (redis-cli -c -p 5198)
 	$(GO) run ./cmd/granary dev
@@ -94,6 +94,9 @@ bench-disk: deps build ## disk engine against redis-server with appendonly every
 
 bench-import: deps build ## granary import against redis-cli --pipe into a disk namespace (N keys, default 10M)
 	bench/import.sh
+
+bench-import-cluster: deps build ## granary import into a 3-node disk cluster (copies 2) under a client probe: dropped copies, replication bytes, client p99 before and during
+	bench/import-cluster.sh
 
 bench-disk-scale: deps build ## disk engine throughput at 1M, 10M and 50M keys, redis-server with AOF as reference
 	bench/disk-scale.sh
