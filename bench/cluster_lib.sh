@@ -200,6 +200,18 @@ metric_sum() {
   echo "$s"
 }
 
+# field NAME FILE: NAME=value from the line of bench/latency in FILE.
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
+
+# tail_report FILE: where the slow operations of a probe's FILE.slow
+# (bench/latency -slow) fall: how many, over how many slots and seconds.
+tail_report() {
+  [[ -s $1.slow ]] || { echo "no slow operations"; return; }
+  awk '{ n++; slots[$4]++; secs[substr($1, 1, 8)]++ }
+    END { for (s in slots) ns++; for (t in secs) nt++
+      printf "%d slow operations over %d slots and %d seconds", n, ns, nt }' "$1.slow"
+}
+
 # gctl P ARGS...: granary ctl against cluster P's config server.
 gctl() {
   local -n _cfg=${1}_CFG_HTTP

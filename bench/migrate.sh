@@ -85,17 +85,6 @@ probe() {
   exec "$LATENCY_BIN" -addr "127.0.0.1:$_entry" -range "$KEYS" -rate "$RATE" -size "$VALUE" -d "$d" "${slow[@]}" >"$3" 2>"$3.err"
 }
 
-# tail_report FILE: where the slow operations of a probe's FILE.slow fall:
-# how many, over how many slots and seconds.
-tail_report() {
-  [[ -s $1.slow ]] || { echo "no slow operations"; return; }
-  awk '{ n++; slots[$4]++; secs[substr($1, 1, 8)]++ }
-    END { for (s in slots) ns++; for (t in secs) nt++
-      printf "%d slow operations over %d slots and %d seconds", n, ns, nt }' "$1.slow"
-}
-
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
-
 # measure P NAME CMD...: probe before, then CMD (the move) with the probe
 # running; records the figures under NAME.
 declare -A MOVED SECS P99B P99D ERRB ERRD
