@@ -16,7 +16,8 @@
 # then reads a sample of the imported keys back. Exits 1 when the import
 # fails, a server dies or a key reads back wrong.
 #
-# Environment: N keys [2000000], RATE probe ops/s [500], BEFORE seconds [5].
+# Environment: N keys [2000000], RATE probe ops/s [500], BEFORE seconds [5],
+# IMPORT_ARGS extra flags for granary import (e.g. --chunk 4194304).
 # Quick run: N=500000 bench/import-cluster.sh
 set -euo pipefail
 
@@ -52,7 +53,8 @@ probe_pid=$!
 STARTED_PIDS+=("$probe_pid")
 sleep 1
 t0=$(date +%s%3N)
-"$GRANARY_BIN" import --quiet --addr "127.0.0.1:$G_CFG_RESP" "$csv" >&2 || die "import failed"
+# shellcheck disable=SC2086 # IMPORT_ARGS is a list of flags
+"$GRANARY_BIN" import --quiet --addr "127.0.0.1:$G_CFG_RESP" ${IMPORT_ARGS:-} "$csv" >&2 || die "import failed"
 ms=$(($(date +%s%3N) - t0))
 kill -INT "$probe_pid"
 wait "$probe_pid" || die "probe failed: $(tail -3 "$WORKDIR/probe-during.txt")"
@@ -72,7 +74,7 @@ for i in $((N - 1)) $((N / 2)) $((PROBE_RANGE + 7)); do
 done
 
 echo
-echo "granary import of $N keys into a 3-node disk cluster (copies 2, ack sync), probe at $RATE ops/s"
+echo "granary import ${IMPORT_ARGS:+$IMPORT_ARGS }of $N keys into a 3-node disk cluster (copies 2, ack sync), probe at $RATE ops/s"
 printf '  %-36s %s ms (%s keys/s)\n' "import" "$ms" "$((N * 1000 / (ms > 0 ? ms : 1)))"
 printf '  %-36s %s\n' "replicas dropped during the import" "$drops" \
   "replication MB sent" "$((sent / 1000000))" \
