@@ -113,7 +113,7 @@ Formats (chosen by --format or the file's extension; '-' reads stdin):
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().IntVar(&f.opts.ChunkBytes, "chunk", 32<<20, "bytes of files sent in one command")
+	cmd.Flags().IntVar(&f.opts.ChunkBytes, "chunk", bulk.DefaultChunkBytes, "bytes of files sent in one command: larger ones queue longer on the secondaries (clients of the namespace wait on them)")
 	return cmd
 }
 

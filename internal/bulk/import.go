@@ -34,7 +34,8 @@ type Options struct {
 	Password  string
 	Namespace uint16
 	Format    string // CSV or JSONL
-	// ChunkBytes bounds the files sent in one GRANARY.INGEST (0: 32 MiB).
+	// ChunkBytes bounds the files sent in one GRANARY.INGEST (0:
+	// DefaultChunkBytes).
 	ChunkBytes int
 	// Progress, when set, receives a progress bar.
 	Progress io.Writer
@@ -42,9 +43,19 @@ type Options struct {
 	Timeout  time.Duration // give up after this long (0: 1 hour)
 }
 
+// DefaultChunkBytes is the size of the commands an import sends: small
+// enough that a command's file records (replicated one per bucket, applied
+// by each secondary frame by frame) are a short queue on the secondaries.
+// With 32 MiB commands a three-node cluster dropped secondaries four to six
+// times during a 2M-key import (their links' pings waited behind seconds of
+// ingestions) and resent their buckets; with 2 MiB none was dropped, the
+// import took half the time and a standalone import was no slower
+// (bench/import-cluster.sh, bench/import.sh).
+const DefaultChunkBytes = 2 << 20
+
 func (o *Options) defaults() {
 	if o.ChunkBytes <= 0 {
-		o.ChunkBytes = 32 << 20
+		o.ChunkBytes = DefaultChunkBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

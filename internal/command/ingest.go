@@ -12,7 +12,7 @@ import (
 // engine's file format, and replaces the keys it holds; all files are added
 // at once. The first key is routed as any command's; the others must be
 // served here too (MOVED otherwise), so an importer sends each node the
-// buckets it leads in a few big commands.
+// buckets it leads, in commands of a few MB.
 func init() {
 	register(&Spec{Name: "granary.ingest", Arity: -3, Flags: FlagWrite | FlagAdmin, FirstKey: 1, LastKey: 1, Step: 1, Handler: cmdIngest})
 }

@@ -27,7 +27,7 @@ import (
 // an import's time. The receiving engine checks every item (order, value
 // header) and writes the items of all the files of one command, in bucket
 // order, into one SST with their expiry-index keys, which it ingests: one
-// ingestion and one fsync for thousands of buckets.
+// ingestion and one fsync for the hundreds of buckets of a command.
 const bucketFileMagic = "G\x01"
 
 // BucketFile builds the file of one bucket of namespace ns from items,
