@@ -54,13 +54,13 @@ CLUSTERS=${CLUSTERS:-redis granary}
 KEYS=$((DATA_MB * 1024 * 1024 / VALUE))
 
 LATENCY_BIN=$WORKDIR/latency
-go build -o "$LATENCY_BIN" "$ROOT/bench/latency" || die "cannot build bench/latency"
+(cd "$ROOT" && go build -o "$LATENCY_BIN" ./bench/latency) || die "cannot build bench/latency"
 
 # load P: KEYS keys key:000000000000.. with VALUE-byte values, every one
 # written once, spread over every bucket (redis-benchmark --cluster puts a
 # hash tag in its keys, which would pile each node's keys into one slot).
 WRITER_BIN=$WORKDIR/writer
-go build -o "$WRITER_BIN" "$ROOT/bench/writer" || die "cannot build bench/writer"
+(cd "$ROOT" && go build -o "$WRITER_BIN" ./bench/writer) || die "cannot build bench/writer"
 load() {
   local -n _entry=${1}_ENTRY
   log "loading $KEYS keys of $VALUE bytes into ${1,,}"
