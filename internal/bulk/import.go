@@ -48,9 +48,9 @@ type Options struct {
 // by each secondary frame by frame) are a short queue on the secondaries.
 // With 32 MiB commands a three-node cluster dropped secondaries four to six
 // times during a 2M-key import (their links' pings waited behind seconds of
-// ingestions) and resent their buckets; with 2 MiB none was dropped, the
-// import took half the time and a standalone import was no slower
-// (bench/import-cluster.sh, bench/import.sh).
+// ingestions) and resent their buckets; with 2 MiB none was dropped and the
+// import took half the time (bench/import-cluster.sh). A standalone import
+// is no slower: 10M keys in 16.6 s against 18.1 s with 32 MiB.
 const DefaultChunkBytes = 2 << 20
 
 func (o *Options) defaults() {
