@@ -191,13 +191,26 @@ metric() {
   curl -fs "http://$1/metrics" | awk -v m="$2" '$1 == m { print $2; found = 1 } END { if (!found) print 0 }'
 }
 
-# metric_sum P NAME[{labels}]: the metric summed over cluster P's data
-# servers (integer part).
+# metric_sum P NAME[{labels}] [SKIP]: the metric summed over cluster P's
+# data servers (integer part), leaving out the one whose HTTP address is SKIP.
 metric_sum() {
   local -n _http=${1}_DATA_HTTP
   local h s=0
-  for h in "${_http[@]}"; do s=$((s + $(metric "$h" "$2" | awk '{ printf "%d", $1 }'))); done
+  for h in "${_http[@]}"; do
+    [[ $h == "${3:-}" ]] && continue
+    s=$((s + $(metric "$h" "$2" | awk '{ printf "%d", $1 }')))
+  done
   echo "$s"
+}
+
+# wait_caught_up P SECONDS: until no secondary of cluster P is behind its
+# primary; dies after SECONDS.
+wait_caught_up() {
+  local deadline=$((SECONDS + $2))
+  until (($(metric_sum "$1" granary_repl_secondaries_behind) == 0)); do
+    ((SECONDS < deadline)) || die "copies still behind after $2 s"
+    sleep 0.2
+  done
 }
 
 # field NAME FILE: NAME=value from the line of bench/latency in FILE.

@@ -33,14 +33,9 @@ log "imported $N keys in $(($(date +%s%3N) - t0)) ms"
 
 behind() { metric_sum G granary_repl_secondaries_behind; }
 catchups() { # KIND: the sum over the data servers but the victim (whose counters restart at 0)
-  local h s=0
-  for h in "${G_DATA_HTTP[@]}"; do
-    [[ $h == "${G_DATA_HTTP[$victim]}" ]] && continue
-    s=$((s + $(metric "$h" "granary_repl_catchups_total{kind=\"$1\"}" | cut -d. -f1)))
-  done
-  echo "$s"
+  metric_sum G "granary_repl_catchups_total{kind=\"$1\"}" "${G_DATA_HTTP[$victim]}"
 }
-until (($(behind) == 0)); do sleep 0.2; done
+wait_caught_up G 600
 # Settle: every bucket with all its copies and the table unchanged for 5 s,
 # so that the kill below finds every copy in sync and promotable.
 settled=0 last=""

@@ -46,6 +46,8 @@ log "probe on the idle cluster, ${BEFORE}s"
 "$LATENCY_BIN" "${probe_args[@]}" -d "${BEFORE}s" >"$WORKDIR/probe-before.txt" 2>&1 || die "probe failed: $(tail -3 "$WORKDIR/probe-before.txt")"
 drops0=$(grep -c "replicas dropped" "$G_CFG_LOG" || true)
 sent0=$(metric_sum G granary_repl_sent_bytes_total)
+replay0=$(metric_sum G 'granary_repl_catchups_total{kind="replay"}')
+snap0=$(metric_sum G 'granary_repl_catchups_total{kind="snapshot"}')
 # Operations slower than 100 ms go to probe-during.txt.slow (time, ms, op, slot).
 "$LATENCY_BIN" "${probe_args[@]}" -d 1h -slow "$WORKDIR/probe-during.txt.slow" -slow-ms 100 \
   >"$WORKDIR/probe-during.txt" 2>&1 & # until SIGINT
@@ -59,11 +61,7 @@ ms=$(($(date +%s%3N) - t0))
 kill -INT "$probe_pid"
 wait "$probe_pid" || die "probe failed: $(tail -3 "$WORKDIR/probe-during.txt")"
 log "imported $N keys in $ms ms; waiting for every copy to catch up"
-deadline=$((SECONDS + 300))
-until (($(metric_sum G granary_repl_secondaries_behind) == 0)); do
-  ((SECONDS < deadline)) || die "copies still behind after 300 s"
-  sleep 0.2
-done
+wait_caught_up G 300
 drops=$(($(grep -c "replicas dropped" "$G_CFG_LOG" || true) - drops0))
 sent=$(($(metric_sum G granary_repl_sent_bytes_total) - sent0))
 
@@ -78,7 +76,7 @@ echo "granary import ${IMPORT_ARGS:+$IMPORT_ARGS }of $N keys into a 3-node disk 
 printf '  %-36s %s ms (%s keys/s)\n' "import" "$ms" "$((N * 1000 / (ms > 0 ? ms : 1)))"
 printf '  %-36s %s\n' "replicas dropped during the import" "$drops" \
   "replication MB sent" "$((sent / 1000000))" \
-  "catch-ups (replay / snapshot)" "$(metric_sum G 'granary_repl_catchups_total{kind="replay"}') / $(metric_sum G 'granary_repl_catchups_total{kind="snapshot"}')"
+  "catch-ups (replay / snapshot)" "$(($(metric_sum G 'granary_repl_catchups_total{kind="replay"}') - replay0)) / $(($(metric_sum G 'granary_repl_catchups_total{kind="snapshot"}') - snap0))"
 printf '  %-8s %8s %7s %9s %9s %9s %9s\n' probe ops errors p50_ms p99_ms p999_ms max_ms
 for phase in before during; do
   f=$WORKDIR/probe-$phase.txt
