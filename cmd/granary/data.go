@@ -112,6 +112,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.RequirePass, "requirepass", "", "password of the default user, who may do everything; when set, clients must log in first: AUTH pass, or AUTH user pass as a user of the config servers (docs/security.md) (empty: no password)")
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
 	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
+	f.IntVar(&o.EventLoops, "event-loops", 0, "standalone: epoll loops that serve the clients (0: one per core of --procs; -1: none, a goroutine per connection as in cluster mode)")
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")
 	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
 	f.DurationVar(&o.Lease, "lease", replication.DefaultLease, "primary lease: a primary cut off from a secondary stops serving after this long, and a promoted one starts no earlier (keep it below the config servers' --down-timeout)")

@@ -236,9 +236,12 @@ func (n *Node) selfIn(t *routing.Table) int {
 
 // Dispatch runs one command: lookup, arity, authentication, bucket ownership,
 // then the handler. It returns the spec run (nil if none).
-func Dispatch(c *Ctx) *Spec {
+func Dispatch(c *Ctx) *Spec { return DispatchSpec(c, Lookup(c.Args[0])) }
+
+// DispatchSpec is Dispatch for a caller that looked the command up already
+// (sp = Lookup(c.Args[0])).
+func DispatchSpec(c *Ctx, sp *Spec) *Spec {
 	s := c.S
-	sp := Lookup(c.Args[0])
 	if sp == nil {
 		c.W.Error(unknownCommand(c.Args))
 		s.flagMulti()

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,10 @@ type Options struct {
 	// waiting before it is closed (0 = tracking.DefaultOutboxLimit).
 	TrackingMaxKeys int64
 	PushLimit       int
+	// EventLoops is how many epoll loops serve the clients of a standalone
+	// server (0: one per core; -1: none, a goroutine per connection).
+	// Clustered servers always use a goroutine per connection.
+	EventLoops int
 
 	// FlowLimits are the flow limits of namespaces the config servers do not
 	// define (all of them on a standalone server), by namespace id.
@@ -279,7 +284,14 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 	if node.Config.MaxClients <= 0 {
 		node.Config.MaxClients = 10000
 	}
-	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger, PushLimit: opts.PushLimit})
+	loops := 0
+	if opts.Standalone {
+		if loops = opts.EventLoops; loops == 0 {
+			loops = runtime.GOMAXPROCS(0)
+		}
+	}
+	srv := server.New(node, server.Options{MaxClients: node.Config.MaxClients, Logger: opts.Logger,
+		PushLimit: opts.PushLimit, EventLoops: max(loops, 0)})
 	d.node, d.reg, d.srv = node, reg, srv
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -116,6 +116,14 @@ type Ingester interface {
 	Ingest(buckets []uint16, files [][]byte) error
 }
 
+// Waiter is implemented by engines whose operations may wait for I/O (the
+// disk engine's writes wait for its log, and with sync always for fsync).
+// The server's event loop, which serves many connections on one goroutine,
+// hands a connection that uses such an engine to a goroutine of its own.
+type Waiter interface {
+	MayWait() bool
+}
+
 // Stats are an engine's counters. Bytes is the memory the engine accounts
 // against its quota (item data plus its own index and allocator overhead).
 type Stats struct {

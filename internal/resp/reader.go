@@ -90,6 +90,10 @@ func NewReader(rd io.Reader, lim Limits) *Reader {
 	return &Reader{rd: rd, buf: make([]byte, minBuf), lim: lim.withDefaults(), nargs: -1, bulk: -1}
 }
 
+// SetInput makes the reader read from rd from now on; what it buffered
+// stays (a connection moved from one way of serving to another).
+func (r *Reader) SetInput(rd io.Reader) { r.rd = rd }
+
 // SetLimits changes the limits (e.g. after AUTH).
 func (r *Reader) SetLimits(lim Limits) { r.lim = lim.withDefaults() }
 
@@ -120,6 +124,25 @@ func (r *Reader) ReadCommand() ([][]byte, error) {
 		}
 	}
 }
+
+// Next returns the next command from the data already received, without
+// reading: ok is false when no whole command is buffered. An event loop calls
+// it until then, and Fill when the socket is readable.
+func (r *Reader) Next() (args [][]byte, ok bool, err error) {
+	for {
+		args, done, err := r.parse()
+		if err != nil || !done {
+			return nil, false, err
+		}
+		if len(args) > 0 { // an empty inline line is skipped
+			return args, true, nil
+		}
+	}
+}
+
+// Fill reads from the stream once, into the buffer (growing it up to
+// MaxQuery for a command longer than the buffer).
+func (r *Reader) Fill() error { return r.fill() }
 
 // fill reads more data, making room by moving the current command to the front
 // of the buffer or by growing the buffer up to MaxQuery.

@@ -26,6 +26,10 @@ func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w, buf: make([]byte, 0, minBuf), Proto: 2}
 }
 
+// SetOutput makes the writer write to dst from now on; what it buffered
+// stays.
+func (w *Writer) SetOutput(dst io.Writer) { w.w = dst }
+
 // Buffered returns the number of bytes not yet flushed.
 func (w *Writer) Buffered() int { return len(w.buf) }
 

@@ -12,21 +12,24 @@ import (
 	"granary/internal/tracking"
 )
 
-// conn is one client connection, served by one goroutine.
+// conn is one client connection, served by one goroutine (serve) or by an
+// event loop.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
+	srv *Server
+	// nc closes the connection (CLIENT KILL, shutdown) and lets the outbox
+	// interrupt its reader.
+	nc   tracking.Conn
 	sess *command.Session
 	// out holds invalidation pushes (client-side caching) until the
 	// connection's goroutine writes them, between batches of replies.
 	out tracking.Outbox
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc tracking.Conn, raddr, laddr net.Addr) *conn {
 	sess := &command.Session{
 		ID:      s.nextID.Add(1),
-		Addr:    nc.RemoteAddr().String(),
-		LAddr:   nc.LocalAddr().String(),
+		Addr:    raddr.String(),
+		LAddr:   laddr.String(),
 		Created: time.Now().UnixMilli(),
 		Proto:   2,
 		Authed:  s.node.Config.RequirePass == "",
@@ -63,18 +66,32 @@ func (c *conn) limits() resp.Limits {
 	return c.srv.opts.PreAuth
 }
 
-func (c *conn) serve() {
-	defer c.nc.Close()
+// serve runs the connection on its own goroutine until it ends.
+func (c *conn) serve(raw net.Conn) {
+	nc := counting{Conn: raw, s: c.srv}
+	node := c.srv.node
+	w := resp.NewWriter(nc)
+	ctx := command.Ctx{W: w, S: c.sess, N: node, NS: node.Namespaces.Get(c.sess.NSID)}
+	c.run(raw, resp.NewReader(nc, c.limits()), &ctx, resumeState{})
+}
+
+// resumeState is where an event loop left a connection it hands over.
+type resumeState struct {
+	next    [][]byte  // a command to run first (nil: none)
+	batchAt time.Time // the batch in progress began (zero: none)
+}
+
+// run serves commands from r, replying with ctx.W, both over raw, until
+// the connection ends. The reader may hold commands already received.
+func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeState) {
+	defer raw.Close()
 	node := c.srv.node
 	defer node.Closed(c.sess)
 	defer c.out.Close()
-	nc := counting{Conn: c.nc, s: c.srv}
-	r := resp.NewReader(nc, c.limits())
-	w := resp.NewWriter(nc)
-	ctx := command.Ctx{W: w, S: c.sess, N: node, NS: node.Namespaces.Get(c.sess.NSID)}
+	nc := counting{Conn: raw, s: c.srv}
+	w := ctx.W
 	defer func() { ctx.NS.Stats.Add(&c.sess.Counts) }()
-	batchStart := true
-	var batchAt time.Time
+	batchStart, batchAt := from.batchAt.IsZero(), from.batchAt
 	// endBatch sends the batch's replies: once their writes (and what their
 	// reads saw) are committed on replicated buckets, and while this node
 	// still held the leases it served them under.
@@ -93,34 +110,70 @@ func (c *conn) serve() {
 		ctx.NS.Stats.BatchNanos.Add(uint64(time.Since(batchAt)))
 		return w.Flush() == nil
 	}
+	// dispatched ends the batch when the input is drained, and turns the
+	// connection into a replication link when the command asked for it. It
+	// reports whether the connection is done.
+	dispatched := func() bool {
+		if c.sess.LimitsChanged {
+			c.sess.LimitsChanged = false
+			r.SetLimits(c.limits())
+		}
+		w.Proto = c.sess.Proto
+		if r.Buffered() != 0 && !c.sess.Close && c.sess.ReplPeer == "" {
+			return false
+		}
+		if !endBatch() || c.sess.Close {
+			return true
+		}
+		peer := c.sess.ReplPeer
+		if peer == "" {
+			return false
+		}
+		if r.Buffered() == 0 { // a link sends nothing before the +OK
+			// No pushes on a replication link: stop them and clear a
+			// read deadline one may have set.
+			c.out.Close()
+			raw.SetReadDeadline(time.Time{})
+			err := node.Repl.Serve(raw, peer)
+			c.srv.log.Debug("replication link ended", "peer", peer, "err", err)
+		}
+		return true
+	}
+	if !batchStart && from.next == nil && dispatched() {
+		return
+	}
 	var pushes []byte
 	for {
-		args, err := r.ReadCommand()
-		if err != nil {
-			if tracking.Woken(err) {
-				// Invalidations are queued for this connection: they go
-				// out after the replies of the batch in progress.
-				if !batchStart && !endBatch() {
-					return
-				}
-				if pushes = c.out.Take(pushes); len(pushes) > 0 {
-					if _, err := nc.Write(pushes); err != nil {
+		args := from.next
+		from.next = nil
+		if args == nil {
+			var err error
+			if args, err = r.ReadCommand(); err != nil {
+				if tracking.Woken(err) {
+					// Invalidations are queued for this connection: they go
+					// out after the replies of the batch in progress.
+					if !batchStart && !endBatch() {
 						return
 					}
+					if pushes = c.out.Take(pushes); len(pushes) > 0 {
+						if _, err := nc.Write(pushes); err != nil {
+							return
+						}
+					}
+					if cap(pushes) > 64<<10 {
+						pushes = nil
+					}
+					continue
 				}
-				if cap(pushes) > 64<<10 {
-					pushes = nil
+				if resp.IsProtocolError(err) {
+					w.Error("ERR " + err.Error())
+					w.Flush()
+					c.srv.log.Debug("protocol error", "client", c.sess.Addr, "err", err)
+				} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+					c.srv.log.Debug("read error", "client", c.sess.Addr, "err", err)
 				}
-				continue
+				return
 			}
-			if resp.IsProtocolError(err) {
-				w.Error("ERR " + err.Error())
-				w.Flush()
-				c.srv.log.Debug("protocol error", "client", c.sess.Addr, "err", err)
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				c.srv.log.Debug("read error", "client", c.sess.Addr, "err", err)
-			}
-			return
 		}
 		ctx.Args = args
 		if batchStart {
@@ -130,28 +183,9 @@ func (c *conn) serve() {
 			ctx.Now, ctx.Mono = batchAt.UnixMilli(), replication.MonoOf(batchAt)
 			batchStart = false
 		}
-		command.Dispatch(&ctx)
-		if c.sess.LimitsChanged {
-			c.sess.LimitsChanged = false
-			r.SetLimits(c.limits())
-		}
-		w.Proto = c.sess.Proto
-		if r.Buffered() == 0 || c.sess.Close || c.sess.ReplPeer != "" {
-			if !endBatch() || c.sess.Close {
-				return
-			}
-			if peer := c.sess.ReplPeer; peer != "" {
-				if r.Buffered() != 0 {
-					return // a link sends nothing before the +OK
-				}
-				// No pushes on a replication link: stop them and clear a
-				// read deadline one may have set.
-				c.out.Close()
-				c.nc.SetReadDeadline(time.Time{})
-				err := node.Repl.Serve(c.nc, peer)
-				c.srv.log.Debug("replication link ended", "peer", peer, "err", err)
-				return
-			}
+		command.Dispatch(ctx)
+		if dispatched() {
+			return
 		}
 	}
 }

@@ -25,6 +25,10 @@ type Options struct {
 	// PushLimit is the most bytes of invalidation pushes a connection may
 	// have waiting before it is closed (0 = tracking.DefaultOutboxLimit).
 	PushLimit int
+	// EventLoops serve connections from that many epoll loops (Linux; 0:
+	// a goroutine per connection). Only for a node whose commands never
+	// wait for a routing change, i.e. a standalone one: see loop.
+	EventLoops int
 }
 
 // Server serves RESP clients for one node.
@@ -36,6 +40,9 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[int64]*conn
 	lns   []net.Listener
+
+	loops    []*loop
+	nextLoop atomic.Uint32
 
 	nextID   atomic.Int64
 	total    atomic.Int64
@@ -59,6 +66,13 @@ func New(node *command.Node, opts Options) *Server {
 	}
 	s := &Server{node: node, opts: opts, log: opts.Logger, conns: map[int64]*conn{}}
 	node.Host = s
+	if opts.EventLoops > 0 {
+		loops, err := newLoops(s, opts.EventLoops)
+		if err != nil {
+			s.log.Warn("event loops unavailable: a goroutine per connection", "err", err)
+		}
+		s.loops = loops
+	}
 	return s
 }
 
@@ -104,17 +118,34 @@ func (s *Server) accept(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	c := newConn(s, nc)
+	s.mu.Unlock()
+	if len(s.loops) > 0 {
+		l := s.loops[int(s.nextLoop.Add(1))%len(s.loops)]
+		if l.add(nc) {
+			return
+		}
+	}
+	c := newConn(s, nc, nc.RemoteAddr(), nc.LocalAddr())
+	s.register(c)
+	go func() {
+		c.serve(nc)
+		s.unregister(c)
+	}()
+}
+
+// register lists a new connection, which calls unregister when it ends.
+func (s *Server) register(c *conn) {
+	s.mu.Lock()
 	s.conns[c.sess.ID] = c
 	s.wg.Add(1)
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c.sess.ID)
-		s.mu.Unlock()
-	}()
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.sess.ID)
+	s.mu.Unlock()
+	s.wg.Done()
 }
 
 // Close stops listening, closes every connection and waits for them to end.
@@ -132,6 +163,9 @@ func (s *Server) Close() error {
 		c.nc.Close()
 	}
 	s.mu.Unlock()
+	for _, l := range s.loops {
+		l.stopAll()
+	}
 	s.wg.Wait()
 	return nil
 }
@@ -151,6 +185,9 @@ func (s *Server) Sessions() []*command.Session {
 func (s *Server) Kill(id int64) bool {
 	s.mu.Lock()
 	c := s.conns[id]
+	// Gone from the lists at once, as in Redis, though the connection's
+	// goroutine or loop may see its socket closed a moment later.
+	delete(s.conns, id)
 	s.mu.Unlock()
 	if c == nil {
 		return false

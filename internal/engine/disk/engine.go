@@ -211,3 +211,6 @@ func (e *Engine) Persistent() bool { return true }
 // Close implements engine.Engine. The namespace's data and background work
 // belong to the Store, so Close does nothing; close the Store instead.
 func (e *Engine) Close() error { return nil }
+
+// MayWait reports true: writes wait for the store's log (engine.Waiter).
+func (e *Engine) MayWait() bool { return true }
