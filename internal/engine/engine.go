@@ -124,6 +124,17 @@ type Waiter interface {
 	MayWait() bool
 }
 
+// Prefetcher is implemented by in-memory engines that can start loading
+// what lookups of keys will touch, so that a pipeline's lookups overlap
+// their waits for memory. keys[i] is in bucket buckets[i]; it is a hint only,
+// and looks at PrefetchKeys keys at most.
+type Prefetcher interface {
+	Prefetch(buckets []uint16, keys [][]byte)
+}
+
+// PrefetchKeys is the most keys a Prefetch call looks at.
+const PrefetchKeys = 32
+
 // Stats are an engine's counters. Bytes is the memory the engine accounts
 // against its quota (item data plus its own index and allocator overhead).
 type Stats struct {

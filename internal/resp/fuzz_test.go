@@ -71,11 +71,13 @@ func FuzzReader(f *testing.F) {
 		whole.cmds, whole.err = readAll(NewReader(bytes.NewReader(data), lim))
 		chunked := parseResult{}
 		chunked.cmds, chunked.err = readAll(NewReader(&chunkReader{chunks: splitEvery(bytes.Clone(data), int(split)+1)}, lim))
+		looped := parseResult{}
+		looped.cmds, looped.err = readAllLoop(t, NewReader(&chunkReader{chunks: splitEvery(bytes.Clone(data), int(split)+1)}, lim))
 		if d := time.Since(start); fuzzing() && d > fuzzBudget {
 			t.Fatalf("parsing %d bytes took %v", len(data), d)
 		}
 
-		for _, res := range []parseResult{whole, chunked} {
+		for _, res := range []parseResult{whole, chunked, looped} {
 			if res.err != io.EOF && res.err != io.ErrUnexpectedEOF && !IsProtocolError(res.err) {
 				t.Fatalf("unexpected error %v", res.err)
 			}
@@ -98,6 +100,9 @@ func FuzzReader(f *testing.F) {
 		}
 		if whole.err.Error() != chunked.err.Error() {
 			t.Fatalf("reads of %d bytes: error %v, whole input: %v", int(split)+1, chunked.err, whole.err)
+		}
+		if !reflect.DeepEqual(whole.cmds, looped.cmds) || whole.err.Error() != looped.err.Error() {
+			t.Fatalf("as an event loop reads: %q, %v; whole input: %q, %v", looped.cmds, looped.err, whole.cmds, whole.err)
 		}
 
 		// Round trip through the multibulk encoding.
@@ -266,4 +271,45 @@ func FuzzSplitInline(f *testing.F) {
 func fuzzing() bool {
 	f := flag.Lookup("test.fuzz")
 	return f != nil && f.Value.String() != ""
+}
+
+// readAllLoop reads as the server's event loop does: Next until it needs
+// more, then Fill, with a Peek before every Next, whose first command must
+// be the one Next returns.
+func readAllLoop(t *testing.T, r *Reader) ([][]string, error) {
+	var cmds [][]string
+	for {
+		var ahead []string
+		r.Peek(4, func(args [][]byte) {
+			if ahead == nil {
+				ahead = strs(args)
+			}
+		})
+		args, ok, err := r.Next()
+		if err != nil {
+			return cmds, err
+		}
+		if !ok {
+			if err := r.Fill(); err != nil {
+				if err == io.EOF && r.Buffered() > 0 {
+					err = io.ErrUnexpectedEOF
+				}
+				return cmds, err
+			}
+			continue
+		}
+		cmd := strs(args)
+		if ahead != nil && !reflect.DeepEqual(ahead, cmd) {
+			t.Fatalf("Peek showed %q, Next returned %q", ahead, cmd)
+		}
+		cmds = append(cmds, cmd)
+	}
+}
+
+func strs(args [][]byte) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = string(a)
+	}
+	return out
 }

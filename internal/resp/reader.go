@@ -140,6 +140,30 @@ func (r *Reader) Next() (args [][]byte, ok bool, err error) {
 	}
 }
 
+// Peek calls fn with the arguments of the whole multibulk commands buffered
+// after what Next returned, up to max of them, without consuming them (the
+// arguments are valid during fn only). It stops at the first inline command:
+// parsing one unquotes it in place.
+func (r *Reader) Peek(max int, fn func(args [][]byte)) {
+	if r.inBulk {
+		return
+	}
+	start, pos := r.start, r.pos
+	defer func() { r.start, r.pos, r.inBulk, r.nargs, r.bulk = start, pos, false, -1, -1 }()
+	for range max {
+		if r.pos >= r.end || r.buf[r.pos] != '*' {
+			return
+		}
+		args, done, err := r.parse()
+		if err != nil || !done {
+			return
+		}
+		if len(args) > 0 {
+			fn(args)
+		}
+	}
+}
+
 // Fill reads from the stream once, into the buffer (growing it up to
 // MaxQuery for a command longer than the buffer).
 func (r *Reader) Fill() error { return r.fill() }

@@ -48,11 +48,7 @@ func readAll(r *Reader) ([][]string, error) {
 		if err != nil {
 			return cmds, err
 		}
-		cmd := make([]string, len(args))
-		for i, a := range args {
-			cmd[i] = string(a)
-		}
-		cmds = append(cmds, cmd)
+		cmds = append(cmds, strs(args))
 	}
 }
 
@@ -571,5 +567,52 @@ func BenchmarkReaderSet(b *testing.B) {
 		if _, err := r.ReadCommand(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestReaderNextPeek: Next parses only what is buffered; Peek shows the
+// whole multibulk commands after it and consumes nothing.
+func TestReaderNextPeek(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		peek []string // first argument of each peeked command
+		next []string // then Next's commands, until it needs more
+	}{
+		{"pipeline", multibulk("GET", "a") + multibulk("SET", "b", "1") + multibulk("GET", "c"),
+			[]string{"GET", "SET", "GET"}, []string{"GET", "SET", "GET"}},
+		{"partial last", multibulk("GET", "a") + "*2\r\n$3\r\nGE",
+			[]string{"GET"}, []string{"GET"}},
+		{"inline stops peeking", multibulk("GET", "a") + "SET \"x y\" 1\r\n" + multibulk("GET", "c"),
+			[]string{"GET"}, []string{"GET", "SET", "GET"}},
+		{"malformed stops peeking", multibulk("GET", "a") + "*1\r\n#",
+			[]string{"GET"}, []string{"GET"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(c.in), DefaultLimits)
+			if err := r.Fill(); err != nil {
+				t.Fatal(err)
+			}
+			var peeked []string
+			r.Peek(10, func(args [][]byte) { peeked = append(peeked, string(args[0])) })
+			if strings.Join(peeked, ",") != strings.Join(c.peek, ",") {
+				t.Fatalf("Peek: %v, want %v", peeked, c.peek)
+			}
+			if r.Buffered() != len(c.in) {
+				t.Fatalf("Peek consumed: Buffered() = %d, want %d", r.Buffered(), len(c.in))
+			}
+			var got []string
+			for {
+				args, ok, err := r.Next()
+				if err != nil || !ok {
+					break
+				}
+				got = append(got, string(args[0]))
+			}
+			if strings.Join(got, ",") != strings.Join(c.next, ",") {
+				t.Fatalf("Next: %v, want %v", got, c.next)
+			}
+		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"granary/internal/engine"
 	"granary/internal/replication"
 	"granary/internal/resp"
+	"granary/internal/routing"
 )
 
 // loop serves many connections from one goroutine with epoll, as Redis' ae
@@ -48,6 +49,9 @@ type loop struct {
 
 	conns  map[int]*lconn // by fd; the loop's goroutine only
 	events []unix.EpollEvent
+	// keys of a pipeline to prefetch (prefetch)
+	pkeys    [][]byte
+	pbuckets []uint16
 }
 
 // maxPending is how many reply bytes a connection may have waiting for its
@@ -352,6 +356,9 @@ func (l *loop) protocolError(c *lconn, err error) {
 // waits for next.
 func (l *loop) serve(c *lconn) {
 	s := c.sess
+	if pf, ok := c.ctx.NS.Engine.(engine.Prefetcher); ok {
+		l.prefetch(c, pf)
+	}
 	for len(c.pending) < maxPending {
 		args, ok, err := c.r.Next()
 		if err != nil {
@@ -402,6 +409,25 @@ func (l *loop) serve(c *lconn) {
 		return
 	}
 	l.interest(c)
+}
+
+// prefetch has the engine start loading what the keys of c's buffered
+// commands will touch, when there are several (a pipeline).
+func (l *loop) prefetch(c *lconn, pf engine.Prefetcher) {
+	l.pkeys, l.pbuckets = l.pkeys[:0], l.pbuckets[:0]
+	c.r.Peek(engine.PrefetchKeys, func(args [][]byte) {
+		if len(args) < 2 {
+			return
+		}
+		if sp := command.Lookup(args[0]); sp != nil && sp.FirstKey == 1 {
+			l.pkeys = append(l.pkeys, args[1])
+			l.pbuckets = append(l.pbuckets, routing.Bucket(args[1]))
+		}
+	})
+	if len(l.pkeys) > 1 {
+		pf.Prefetch(l.pbuckets, l.pkeys)
+	}
+	clear(l.pkeys) // they point into the reader's buffer
 }
 
 func mayWait(e engine.Engine) bool {
