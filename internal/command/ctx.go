@@ -75,6 +75,10 @@ type Host interface {
 type ConnStats struct {
 	Connected, Total, Rejected int64
 	NetIn, NetOut              int64
+	// EventLoops is the number of event loops; LoopClients of the
+	// connections are on them; HandOffs counts connections that left them
+	// for goroutines of their own.
+	EventLoops, LoopClients, HandOffs int64
 }
 
 // Node is the data server as commands see it.

@@ -169,6 +169,9 @@ func infoClients(b *strings.Builder, c *Ctx, _ *infoState) {
 		cs = c.N.Host.ConnStats()
 	}
 	line(b, "connected_clients", cs.Connected)
+	line(b, "event_loops", cs.EventLoops)
+	line(b, "event_loop_clients", cs.LoopClients)
+	line(b, "event_loop_handoffs", cs.HandOffs)
 	line(b, "cluster_connections", 0)
 	line(b, "maxclients", c.N.Config.MaxClients)
 	line(b, "client_recent_max_input_buffer", 0)

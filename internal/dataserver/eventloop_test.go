@@ -191,3 +191,38 @@ func TestEventLoopKillAndClose(t *testing.T) {
 		t.Fatalf("client of a closed server reads %v, want EOF", err)
 	}
 }
+
+// INFO counts the clients on loops and the hand-offs.
+func TestEventLoopInfo(t *testing.T) {
+	ds := start(t, Options{Standalone: true, EventLoops: 2})
+	nc, err := net.Dial("tcp", ds.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	field := func(name string) string {
+		t.Helper()
+		hdr := exchange(t, nc, br, "INFO clients\r\n", 1)
+		var n int
+		fmt.Sscanf(hdr, "$%d", &n)
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(br, body); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(body), "\r\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return v
+			}
+		}
+		t.Fatalf("no %s in %q", name, body)
+		return ""
+	}
+	if got := field("event_loops") + " " + field("event_loop_clients") + " " + field("event_loop_handoffs"); got != "2 1 0" {
+		t.Fatalf("loops, clients, hand-offs = %s, want 2 1 0", got)
+	}
+	exchange(t, nc, br, "CONFIG GET maxclients\r\n", 5)
+	if got := field("event_loop_clients") + " " + field("event_loop_handoffs"); got != "0 1" {
+		t.Fatalf("after CONFIG: clients, hand-offs = %s, want 0 1", got)
+	}
+}

@@ -20,6 +20,7 @@ type collector struct {
 	throttled, maxOps, maxBytes                *prometheus.Desc
 	clients, connections, rejected             *prometheus.Desc
 	netIn, netOut                              *prometheus.Desc
+	loopClients, handOffs                      *prometheus.Desc
 	trkClients, trkKeys, trkItems, trkPrefixes *prometheus.Desc
 	trkInvalidations, trkEvicted               *prometheus.Desc
 	authFailures, denied, users                *prometheus.Desc
@@ -51,6 +52,8 @@ func newCollector(node *command.Node) *collector {
 		rejected:    d("rejected_connections_total", "Client connections refused (max clients)."),
 		netIn:       d("net_input_bytes_total", "Bytes read from clients."),
 		netOut:      d("net_output_bytes_total", "Bytes written to clients."),
+		loopClients: d("event_loop_clients", "Client connections served by the event loops (standalone servers)."),
+		handOffs:    d("event_loop_handoffs_total", "Connections that left an event loop for a goroutine of their own: before an administrative command, or after using a disk namespace."),
 
 		trkClients:       d("tracking_clients", "Connections with client-side caching (CLIENT TRACKING) on."),
 		trkKeys:          d("tracking_keys", "Keys remembered for tracking clients (bounded by tracking-table-max-keys)."),
@@ -68,7 +71,7 @@ func newCollector(node *command.Node) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.ops, c.hits, c.misses, c.evictions, c.expirations, c.batches, c.batchSeconds,
 		c.items, c.bytes, c.quota, c.throttled, c.maxOps, c.maxBytes, c.clients, c.connections, c.rejected, c.netIn, c.netOut,
-		c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted,
+		c.loopClients, c.handOffs, c.trkClients, c.trkKeys, c.trkItems, c.trkPrefixes, c.trkInvalidations, c.trkEvicted,
 		c.authFailures, c.denied, c.users} {
 		ch <- d
 	}
@@ -108,6 +111,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rejected, float64(cs.Rejected))
 		counter(c.netIn, float64(cs.NetIn))
 		counter(c.netOut, float64(cs.NetOut))
+		gauge(c.loopClients, float64(cs.LoopClients))
+		counter(c.handOffs, float64(cs.HandOffs))
 	}
 	ts := c.node.Tracking.Stats()
 	gauge(c.trkClients, float64(ts.Clients))

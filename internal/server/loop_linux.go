@@ -148,6 +148,7 @@ func (l *loop) add(nc net.Conn) bool {
 	node := l.s.node
 	lc.ctx = command.Ctx{W: lc.w, S: lc.sess, N: node, NS: node.Namespaces.Get(lc.sess.NSID)}
 	l.s.register(lc.conn)
+	l.s.loopClients.Add(1)
 	l.mu.Lock()
 	if l.stop { // the server closed meanwhile
 		l.mu.Unlock()

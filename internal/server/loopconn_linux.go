@@ -203,6 +203,7 @@ func (l *loop) close(c *lconn) {
 
 // end is what ending a connection does besides closing its socket.
 func (c *lconn) end() {
+	c.srv.loopClients.Add(-1)
 	c.out.Close()
 	c.ctx.NS.Stats.Add(&c.sess.Counts)
 	c.srv.node.Closed(c.sess)
@@ -212,6 +213,8 @@ func (c *lconn) end() {
 // handOff moves c to a goroutine of its own, which first runs next (a
 // command not run yet, or nil) and then serves c as any other.
 func (l *loop) handOff(c *lconn, next [][]byte) {
+	l.s.handOffs.Add(1)
+	l.s.loopClients.Add(-1)
 	delete(l.conns, c.fd)
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	f := os.NewFile(uintptr(c.fd), "")

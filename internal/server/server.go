@@ -41,8 +41,10 @@ type Server struct {
 	conns map[int64]*conn
 	lns   []net.Listener
 
-	loops    []*loop
-	nextLoop atomic.Uint32
+	loops       []*loop
+	nextLoop    atomic.Uint32
+	loopClients atomic.Int64
+	handOffs    atomic.Int64
 
 	nextID   atomic.Int64
 	total    atomic.Int64
@@ -204,5 +206,6 @@ func (s *Server) ConnStats() command.ConnStats {
 	return command.ConnStats{
 		Connected: int64(n), Total: s.total.Load(), Rejected: s.rejected.Load(),
 		NetIn: s.netIn.Load(), NetOut: s.netOut.Load(),
+		EventLoops: int64(len(s.loops)), LoopClients: s.loopClients.Load(), HandOffs: s.handOffs.Load(),
 	}
 }
