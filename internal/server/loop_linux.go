@@ -147,7 +147,10 @@ func (l *loop) add(nc net.Conn) bool {
 	lc.w = resp.NewWriter(fdWriter{lc})
 	node := l.s.node
 	lc.ctx = command.Ctx{W: lc.w, S: lc.sess, N: node, NS: node.Namespaces.Get(lc.sess.NSID)}
-	l.s.register(lc.conn)
+	if !l.s.register(lc.conn) { // the server closed meanwhile
+		unix.Close(fd)
+		return true
+	}
 	l.s.loopClients.Add(1)
 	l.mu.Lock()
 	if l.stop { // the server closed meanwhile

@@ -128,7 +128,10 @@ func (s *Server) accept(nc net.Conn) {
 		}
 	}
 	c := newConn(s, nc, nc.RemoteAddr(), nc.LocalAddr())
-	s.register(c)
+	if !s.register(c) {
+		nc.Close()
+		return
+	}
 	go func() {
 		c.serve(nc)
 		s.unregister(c)
@@ -136,11 +139,16 @@ func (s *Server) accept(nc net.Conn) {
 }
 
 // register lists a new connection, which calls unregister when it ends.
-func (s *Server) register(c *conn) {
+// It reports false when the server closed meanwhile.
+func (s *Server) register(c *conn) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
 	s.conns[c.sess.ID] = c
 	s.wg.Add(1)
-	s.mu.Unlock()
+	return true
 }
 
 func (s *Server) unregister(c *conn) {
