@@ -225,4 +225,17 @@ func TestEventLoopInfo(t *testing.T) {
 	if got := field("event_loop_clients") + " " + field("event_loop_handoffs"); got != "0 1" {
 		t.Fatalf("after CONFIG: clients, hand-offs = %s, want 0 1", got)
 	}
+	// A command with more arguments than a loop runs: a DEL of 2000 keys.
+	big, err := net.Dial("tcp", ds.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	del := "DEL" + strings.Repeat(" k", 1999) + "\r\n"
+	if got := exchange(t, big, bufio.NewReader(big), "SET k 1\r\n"+del, 2); got != "+OK|:1" {
+		t.Fatalf("SET, big DEL: %q", got)
+	}
+	if got := field("event_loop_clients") + " " + field("event_loop_handoffs"); got != "0 2" {
+		t.Fatalf("after a big DEL: clients, hand-offs = %s, want 0 2", got)
+	}
 }

@@ -24,11 +24,12 @@ import (
 // per readiness, runs what arrived and writes the replies, and that is the
 // difference between keeping up with Redis and not (docs/architecture.md).
 //
-// Only commands that never wait run here. A connection leaves the loop for a
-// goroutine of its own (and stays there) before an administrative command,
-// and after a command that selected a namespace whose engine may wait for
-// I/O, or whose replies wait for replication; the server enables loops only
-// when no routing change can make commands wait (standalone).
+// Only short commands that never wait run here. A connection leaves the loop
+// for a goroutine of its own (and stays there) before an administrative
+// command or one with more than maxLoopArgs arguments, and after a command
+// that selected a namespace whose engine may wait for I/O, or whose replies
+// wait for replication; the server enables loops only when no routing change
+// can make commands wait (standalone).
 type loop struct {
 	s      *Server
 	epfd   int

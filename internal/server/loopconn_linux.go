@@ -29,6 +29,13 @@ import (
 // (a client that does not read its replies is not read either).
 const maxPending = 1 << 20
 
+// maxLoopArgs is the most arguments of a command run on a loop. A command's
+// work grows with its arguments (a DEL of a million keys takes a second), and
+// while a loop runs one command its other clients wait: a longer command
+// moves its connection to a goroutine of its own first, where the scheduler
+// shares the CPU. MGETs and MSETs of hundreds of keys stay on the loop.
+const maxLoopArgs = 1024
+
 // errAgain is a read that would block.
 var errAgain = errors.New("resource temporarily unavailable")
 
@@ -108,7 +115,7 @@ func (l *loop) serve(c *lconn) {
 			break
 		}
 		sp := command.Lookup(args[0])
-		if sp != nil && sp.Flags&command.FlagAdmin != 0 {
+		if len(args) > maxLoopArgs || (sp != nil && sp.Flags&command.FlagAdmin != 0) {
 			l.handOff(c, args)
 			return
 		}
