@@ -106,8 +106,7 @@ func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeSt
 				return false
 			}
 		}
-		ctx.NS.Stats.Batches.Add(1)
-		ctx.NS.Stats.BatchNanos.Add(uint64(time.Since(batchAt)))
+		countBatch(ctx, batchAt)
 		return w.Flush() == nil
 	}
 	// dispatched ends the batch when the input is drained, and turns the
@@ -177,10 +176,7 @@ func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeSt
 		}
 		ctx.Args = args
 		if batchStart {
-			// One clock read per batch, for Dispatch (which reads it
-			// itself when Now is 0) and for the batch's latency.
-			batchAt = time.Now()
-			ctx.Now, ctx.Mono = batchAt.UnixMilli(), replication.MonoOf(batchAt)
+			batchAt = startBatch(ctx)
 			batchStart = false
 		}
 		command.Dispatch(ctx)
@@ -188,4 +184,19 @@ func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeSt
 			return
 		}
 	}
+}
+
+// startBatch reads the clock once for a batch of commands: for Dispatch
+// (which reads it itself when Now is 0) and for the batch's latency.
+func startBatch(ctx *command.Ctx) time.Time {
+	t := time.Now()
+	ctx.Now, ctx.Mono = t.UnixMilli(), replication.MonoOf(t)
+	return t
+}
+
+// countBatch adds a batch begun at start, served, to its namespace's
+// statistics.
+func countBatch(ctx *command.Ctx, start time.Time) {
+	ctx.NS.Stats.Batches.Add(1)
+	ctx.NS.Stats.BatchNanos.Add(uint64(time.Since(start)))
 }

@@ -16,7 +16,6 @@ import (
 
 	"granary/internal/command"
 	"granary/internal/engine"
-	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/routing"
 )
@@ -121,9 +120,7 @@ func (l *loop) serve(c *lconn) {
 		}
 		c.ctx.Args = args
 		if c.batchAt.IsZero() {
-			// One clock read per batch, as in conn.run.
-			c.batchAt = time.Now()
-			c.ctx.Now, c.ctx.Mono = c.batchAt.UnixMilli(), replication.MonoOf(c.batchAt)
+			c.batchAt = startBatch(&c.ctx)
 		}
 		command.DispatchSpec(&c.ctx, sp)
 		if s.LimitsChanged {
@@ -142,8 +139,7 @@ func (l *loop) serve(c *lconn) {
 	}
 	if !c.batchAt.IsZero() {
 		c.ctx.NS.Stats.Add(&s.Counts)
-		c.ctx.NS.Stats.Batches.Add(1)
-		c.ctx.NS.Stats.BatchNanos.Add(uint64(time.Since(c.batchAt)))
+		countBatch(&c.ctx, c.batchAt)
 		c.batchAt = time.Time{}
 		if c.w.Flush() != nil {
 			l.close(c)
