@@ -53,7 +53,7 @@ func newCollector(node *command.Node) *collector {
 		netIn:       d("net_input_bytes_total", "Bytes read from clients."),
 		netOut:      d("net_output_bytes_total", "Bytes written to clients."),
 		loopClients: d("event_loop_clients", "Client connections served by the event loops (standalone servers)."),
-		handOffs:    d("event_loop_handoffs_total", "Connections that left an event loop for a goroutine of their own: before an administrative command or one of over 1024 arguments, or after using a disk namespace."),
+		handOffs:    d("event_loop_handoffs_total", "Connections that left an event loop for a goroutine of their own: before an administrative command, one of over 1024 arguments or one in a disk namespace."),
 
 		trkClients:       d("tracking_clients", "Connections with client-side caching (CLIENT TRACKING) on."),
 		trkKeys:          d("tracking_keys", "Keys remembered for tracking clients (bounded by tracking-table-max-keys)."),

@@ -114,7 +114,7 @@ func (l *loop) serve(c *lconn) {
 			break
 		}
 		sp := command.Lookup(args[0])
-		if len(args) > maxLoopArgs || (sp != nil && sp.Flags&command.FlagAdmin != 0) {
+		if len(args) > maxLoopArgs || (sp != nil && sp.Flags&command.FlagAdmin != 0) || mayWait(c.ctx.NS.Engine) {
 			l.handOff(c, args)
 			return
 		}
@@ -132,7 +132,7 @@ func (l *loop) serve(c *lconn) {
 			c.quit = true
 			break
 		}
-		if len(s.Pending) > 0 || s.LeaseUntil != 0 || s.ReplPeer != "" || mayWait(c.ctx.NS.Engine) {
+		if len(s.Pending) > 0 || s.LeaseUntil != 0 || s.ReplPeer != "" {
 			l.handOff(c, nil)
 			return
 		}
