@@ -116,12 +116,13 @@ type Ingester interface {
 	Ingest(buckets []uint16, files [][]byte) error
 }
 
-// Waiter is implemented by engines whose operations may wait for I/O (the
-// disk engine's writes wait for its log, and with sync always for fsync).
-// The server's event loop, which serves many connections on one goroutine,
-// hands a connection that uses such an engine to a goroutine of its own.
-type Waiter interface {
-	MayWait() bool
+// Persistent is implemented by engines whose data survives a restart. Their
+// writes wait for their log (with sync always, for fsync): the server's
+// event loop, which serves many connections on one goroutine, hands a
+// connection that uses such an engine to a goroutine of its own, and
+// replication persists the positions of their buckets.
+type Persistent interface {
+	Persistent() bool
 }
 
 // Prefetcher is implemented by in-memory engines that can start loading

@@ -31,13 +31,8 @@ type Durable interface {
 	ScanMeta(prefix []byte, fn func(key, value []byte) bool) error
 }
 
-// Persistent is implemented by engines whose data survives a restart.
-type Persistent interface {
-	Persistent() bool
-}
-
 func isPersistent(e engine.Engine) bool {
-	p, ok := inner(e).(Persistent)
+	p, ok := inner(e).(engine.Persistent)
 	return ok && p.Persistent()
 }
 

@@ -114,7 +114,7 @@ func (l *loop) serve(c *lconn) {
 			break
 		}
 		sp := command.Lookup(args[0])
-		if len(args) > maxLoopArgs || (sp != nil && sp.Flags&command.FlagAdmin != 0) || mayWait(c.ctx.NS.Engine) {
+		if len(args) > maxLoopArgs || (sp != nil && sp.Flags&command.FlagAdmin != 0) || persistent(c.ctx.NS.Engine) {
 			l.handOff(c, args)
 			return
 		}
@@ -172,9 +172,10 @@ func (l *loop) prefetch(c *lconn, pf engine.Prefetcher) {
 	clear(l.pkeys) // they point into the reader's buffer
 }
 
-func mayWait(e engine.Engine) bool {
-	w, ok := e.(engine.Waiter)
-	return ok && w.MayWait()
+// persistent reports whether e's writes wait for its log.
+func persistent(e engine.Engine) bool {
+	p, ok := e.(engine.Persistent)
+	return ok && p.Persistent()
 }
 
 // interest waits for the socket to take c's replies, or else for requests.

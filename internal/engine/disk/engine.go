@@ -205,12 +205,10 @@ func (e *Engine) Stats() engine.Stats {
 // Stats, not enforced: a disk namespace is bounded by the disk.
 func (e *Engine) SetQuota(bytes int64) { e.quota.Store(max(0, bytes)) }
 
-// Persistent reports that the engine's data survives a restart.
+// Persistent reports that the engine's data survives a restart
+// (engine.Persistent).
 func (e *Engine) Persistent() bool { return true }
 
 // Close implements engine.Engine. The namespace's data and background work
 // belong to the Store, so Close does nothing; close the Store instead.
 func (e *Engine) Close() error { return nil }
-
-// MayWait reports true: writes wait for the store's log (engine.Waiter).
-func (e *Engine) MayWait() bool { return true }
