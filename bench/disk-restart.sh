@@ -21,8 +21,7 @@ N=${N:-10000000}
 W=${W:-100000}
 export GRANARY_ARGS="${GRANARY_ARGS:-} --engine disk"
 GRANARY_PROCS=0
-WRITER=$WORKDIR/writer
-(cd "$ROOT" && go build -o "$WRITER" ./bench/writer) || die "cannot build bench/writer"
+WRITER=$(build_helper writer)
 
 csv=$(gen_csv_file "$N")
 

@@ -35,8 +35,7 @@ MODES=${MODES:-backoff spin}
 
 need "$REDIS_CLI" go awk
 ensure_granary
-FLOW=$WORKDIR/flow
-(cd "$ROOT" && go build -o "$FLOW" ./bench/flow) || die "cannot build bench/flow"
+FLOW=$(build_helper flow)
 
 RESULTS=$WORKDIR/results.tsv # mode round served ratio throttled sent_per_served
 : >"$RESULTS"

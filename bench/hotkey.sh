@@ -31,8 +31,7 @@ SIZE=${SIZE:-100}
 
 need "$REDIS_SERVER" "$REDIS_CLI" go awk
 ensure_granary
-HOTKEY=$WORKDIR/hotkey
-(cd "$ROOT" && go build -o "$HOTKEY" ./bench/hotkey) || die "cannot build bench/hotkey"
+HOTKEY=$(build_helper hotkey)
 
 RESULTS=$WORKDIR/results.tsv # server mode round ops hits
 : >"$RESULTS"

@@ -34,8 +34,7 @@ PROBE_RANGE=100000 # the probe's keys: the first ones of the import's, which it 
 ((N > 2 * PROBE_RANGE)) || die "N must be above $((2 * PROBE_RANGE))"
 export GRANARY_ARGS="${GRANARY_ARGS:-} --engine disk"
 GRANARY_PROCS=0
-LATENCY_BIN=$WORKDIR/latency
-(cd "$ROOT" && go build -o "$LATENCY_BIN" ./bench/latency) || die "cannot build bench/latency"
+LATENCY_BIN=$(build_helper latency)
 
 csv=$(gen_csv_file "$N")
 

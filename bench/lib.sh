@@ -277,6 +277,15 @@ gen_load_file() {
   echo "$f"
 }
 
+# build_helper NAME: builds the Go program bench/NAME into WORKDIR; prints
+# its path (a failed build ends the script: VAR=$(build_helper NAME) under
+# set -e).
+build_helper() {
+  local out=$WORKDIR/$1
+  (cd "$ROOT" && go build -o "$out" "./bench/$1") >&2 || die "cannot build bench/$1"
+  echo "$out"
+}
+
 # gen_csv_file N: the same N keys and values as a CSV for granary import
 # (key,value per line, 50 bytes each), generated once per N in LOAD_DIR;
 # prints its path.

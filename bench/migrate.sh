@@ -53,14 +53,12 @@ REDIS_PIPELINE=${REDIS_PIPELINE:-10}
 CLUSTERS=${CLUSTERS:-redis granary}
 KEYS=$((DATA_MB * 1024 * 1024 / VALUE))
 
-LATENCY_BIN=$WORKDIR/latency
-(cd "$ROOT" && go build -o "$LATENCY_BIN" ./bench/latency) || die "cannot build bench/latency"
+LATENCY_BIN=$(build_helper latency)
 
 # load P: KEYS keys key:000000000000.. with VALUE-byte values, every one
 # written once, spread over every bucket (redis-benchmark --cluster puts a
 # hash tag in its keys, which would pile each node's keys into one slot).
-WRITER_BIN=$WORKDIR/writer
-(cd "$ROOT" && go build -o "$WRITER_BIN" ./bench/writer) || die "cannot build bench/writer"
+WRITER_BIN=$(build_helper writer)
 load() {
   local -n _entry=${1}_ENTRY
   log "loading $KEYS keys of $VALUE bytes into ${1,,}"
