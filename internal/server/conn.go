@@ -138,49 +138,53 @@ func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeSt
 		}
 		return true
 	}
-	if !batchStart && from.next == nil && dispatched() {
-		return
-	}
-	var pushes []byte
-	for {
-		args := from.next
-		from.next = nil
-		if args == nil {
-			var err error
-			if args, err = r.ReadCommand(); err != nil {
-				if tracking.Woken(err) {
-					// Invalidations are queued for this connection: they go
-					// out after the replies of the batch in progress.
-					if !batchStart && !endBatch() {
-						return
-					}
-					if pushes = c.out.Take(pushes); len(pushes) > 0 {
-						if _, err := nc.Write(pushes); err != nil {
-							return
-						}
-					}
-					if cap(pushes) > 64<<10 {
-						pushes = nil
-					}
-					continue
-				}
-				if resp.IsProtocolError(err) {
-					w.Error("ERR " + err.Error())
-					w.Flush()
-					c.srv.log.Debug("protocol error", "client", c.sess.Addr, "err", err)
-				} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-					c.srv.log.Debug("read error", "client", c.sess.Addr, "err", err)
-				}
-				return
-			}
-		}
+	// runOne runs one command; it reports whether the connection is done.
+	runOne := func(args [][]byte) bool {
 		ctx.Args = args
 		if batchStart {
 			batchAt = startBatch(ctx)
 			batchStart = false
 		}
 		command.Dispatch(ctx)
-		if dispatched() {
+		return dispatched()
+	}
+	if from.next != nil {
+		if runOne(from.next) {
+			return
+		}
+	} else if !batchStart && dispatched() {
+		return
+	}
+	var pushes []byte
+	for {
+		args, err := r.ReadCommand()
+		if err != nil {
+			if tracking.Woken(err) {
+				// Invalidations are queued for this connection: they go
+				// out after the replies of the batch in progress.
+				if !batchStart && !endBatch() {
+					return
+				}
+				if pushes = c.out.Take(pushes); len(pushes) > 0 {
+					if _, err := nc.Write(pushes); err != nil {
+						return
+					}
+				}
+				if cap(pushes) > 64<<10 {
+					pushes = nil
+				}
+				continue
+			}
+			if resp.IsProtocolError(err) {
+				w.Error("ERR " + err.Error())
+				w.Flush()
+				c.srv.log.Debug("protocol error", "client", c.sess.Addr, "err", err)
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.srv.log.Debug("read error", "client", c.sess.Addr, "err", err)
+			}
+			return
+		}
+		if runOne(args) {
 			return
 		}
 	}

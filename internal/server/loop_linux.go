@@ -145,9 +145,8 @@ func (l *loop) add(nc net.Conn) bool {
 	lc := &lconn{l: l, fd: fd}
 	lc.conn = newConn(l.s, lc, raddr, laddr)
 	lc.r = resp.NewReader(fdReader{lc}, lc.limits())
-	lc.w = resp.NewWriter(fdWriter{lc})
 	node := l.s.node
-	lc.ctx = command.Ctx{W: lc.w, S: lc.sess, N: node, NS: node.Namespaces.Get(lc.sess.NSID)}
+	lc.ctx = command.Ctx{W: resp.NewWriter(fdWriter{lc}), S: lc.sess, N: node, NS: node.Namespaces.Get(lc.sess.NSID)}
 	if !l.s.register(lc.conn) { // the server closed meanwhile
 		unix.Close(fd)
 		return true

@@ -44,12 +44,11 @@ type lconn struct {
 	l       *loop
 	fd      int
 	r       *resp.Reader
-	w       *resp.Writer
-	ctx     command.Ctx
-	pending []byte    // replies the socket did not take yet
-	events  uint32    // epoll interest
-	batchAt time.Time // the batch in progress began (zero: none)
-	quit    bool      // close once pending is written
+	ctx     command.Ctx // its W writes the replies
+	pending []byte      // replies the socket did not take yet
+	events  uint32      // epoll interest
+	batchAt time.Time   // the batch in progress began (zero: none)
+	quit    bool        // close once pending is written
 
 	mu     sync.Mutex
 	closed bool     // fd closed by the loop
@@ -91,8 +90,8 @@ func (l *loop) writable(c *lconn) {
 }
 
 func (l *loop) protocolError(c *lconn, err error) {
-	c.w.Error("ERR " + err.Error())
-	c.w.Flush()
+	c.ctx.W.Error("ERR " + err.Error())
+	c.ctx.W.Flush()
 	l.s.log.Debug("protocol error", "client", c.sess.Addr, "err", err)
 	l.close(c)
 }
@@ -127,7 +126,7 @@ func (l *loop) serve(c *lconn) {
 			s.LimitsChanged = false
 			c.r.SetLimits(c.limits())
 		}
-		c.w.Proto = s.Proto
+		c.ctx.W.Proto = s.Proto
 		if s.Close {
 			c.quit = true
 			break
@@ -141,7 +140,7 @@ func (l *loop) serve(c *lconn) {
 		c.ctx.NS.Stats.Add(&s.Counts)
 		countBatch(&c.ctx, c.batchAt)
 		c.batchAt = time.Time{}
-		if c.w.Flush() != nil {
+		if c.ctx.W.Flush() != nil {
 			l.close(c)
 			return
 		}
@@ -205,7 +204,8 @@ func (l *loop) close(c *lconn) {
 	c.end()
 }
 
-// end is what ending a connection does besides closing its socket.
+// end is what ending a connection on a loop does besides closing its
+// socket.
 func (c *lconn) end() {
 	c.srv.loopClients.Add(-1)
 	c.out.Close()
@@ -218,7 +218,6 @@ func (c *lconn) end() {
 // command not run yet, or nil) and then serves c as any other.
 func (l *loop) handOff(c *lconn, next [][]byte) {
 	l.s.handOffs.Add(1)
-	l.s.loopClients.Add(-1)
 	delete(l.conns, c.fd)
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	f := os.NewFile(uintptr(c.fd), "")
@@ -236,17 +235,17 @@ func (l *loop) handOff(c *lconn, next [][]byte) {
 	pending := c.pending
 	c.pending = nil
 	go func() {
+		cnt := counting{Conn: nc, s: c.srv}
 		if len(pending) > 0 {
-			if _, err := nc.Write(pending); err != nil {
+			if _, err := cnt.Write(pending); err != nil {
 				nc.Close()
 				c.end()
 				return
 			}
-			c.srv.netOut.Add(int64(len(pending)))
 		}
-		cnt := counting{Conn: nc, s: c.srv}
+		c.srv.loopClients.Add(-1)
 		c.r.SetInput(cnt)
-		c.w.SetOutput(cnt)
+		c.ctx.W.SetOutput(cnt)
 		c.conn.run(nc, c.r, &c.ctx, resumeState{next: next, batchAt: c.batchAt})
 		c.srv.unregister(c.conn)
 	}()
@@ -314,11 +313,11 @@ type fdWriter struct{ c *lconn }
 
 func (f fdWriter) Write(p []byte) (int, error) {
 	c := f.c
+	n := len(p)
 	if len(c.pending) > 0 {
 		c.pending = append(c.pending, p...)
 		p = c.pending
 	}
-	n := len(p)
 	for len(p) > 0 {
 		m, err := unix.Write(c.fd, p)
 		if m > 0 {
