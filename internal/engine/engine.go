@@ -117,7 +117,8 @@ type Ingester interface {
 }
 
 // Persistent is implemented by engines whose data survives a restart. Their
-// writes wait for their log (with sync always, for fsync): the server's
+// calls may wait for the disk (writes with sync always for fsync, reads of
+// data not cached for a read, writes for back-pressure): the server's
 // event loop, which serves many connections on one goroutine, hands a
 // connection that uses such an engine to a goroutine of its own, and
 // replication persists the positions of their buckets.

@@ -171,7 +171,7 @@ func (l *loop) prefetch(c *lconn, pf engine.Prefetcher) {
 	clear(l.pkeys) // they point into the reader's buffer
 }
 
-// persistent reports whether e's writes wait for its log.
+// persistent reports whether e's calls may wait for the disk.
 func persistent(e engine.Engine) bool {
 	p, ok := e.(engine.Persistent)
 	return ok && p.Persistent()

@@ -35,7 +35,8 @@
 //
 // Writers (Set, Update, UpdateMany, the sweep) lock one of numStripes mutexes
 // chosen by a hash of namespace, bucket and key, read the old item (for the
-// version, the old index key and the counters) and commit one batch. Reads
+// version, the old index key and the counters) and commit one batch, or under
+// SyncInterval stage it (staged.go). Reads
 // (Get, Touch, ScanBucket) take no lock: pebble reads are consistent
 // point-in-time views. Reads never write, so an expired item that nobody
 // writes stays on disk until the sweep removes it, at most about one
@@ -60,13 +61,13 @@
 //   - SyncAlways: every write batch is committed with pebble.Sync: it is on
 //     stable storage when the call returns. Concurrent writers share fsyncs
 //     through pebble's commit pipeline (group commit).
-//   - SyncInterval: writes are committed without waiting for the disk, and a
-//     background goroutine flushes and fsyncs the WAL every SyncInterval.
-//     Pebble keeps the unsynced tail of the WAL (up to a 32 KiB block, more
-//     under load) in process memory until the next sync, so about one interval
-//     of acknowledged writes can be lost on power failure and on a process
-//     crash alike (this is Redis' appendfsync everysec, minus the page cache).
-//     Close syncs.
+//   - SyncInterval: writes are staged in memory (staged.go), and a background
+//     goroutine drains them into pebble as one batch, then flushes and fsyncs
+//     the WAL, every SyncInterval. The staged writes and the unsynced tail of
+//     the WAL are in process memory until then, so about one interval of
+//     acknowledged writes can be lost on power failure and on a process crash
+//     alike (this is Redis' appendfsync everysec, minus the page cache); what
+//     survives is a prefix of them. Close drains and syncs.
 //
 // The sweep and index clean-up commit without sync in both modes: losing them
 // brings back items that are expired (so invisible) or index keys that point

@@ -49,9 +49,20 @@ func (s *Store) corrupt(dk []byte) {
 	s.log.Error("corrupt value ignored", "ns", ns, "bucket", b, "key", key)
 }
 
+// noClose is the closer of values read from staged writes.
+var noClose io.Closer = io.NopCloser(nil)
+
 // get reads a data key. On success the caller must close the closer; v is
 // valid until then.
 func (s *Store) get(dk []byte) (v []byte, c io.Closer, found bool, err error) {
+	if s.wb != nil {
+		if op, ok := s.wb.lookup(dk); ok {
+			if op.del {
+				return nil, nil, false, nil
+			}
+			return op.val, noClose, true, nil
+		}
+	}
 	v, c, err = s.db.Get(dk)
 	if err != nil {
 		if errors.Is(err, pebble.ErrNotFound) {

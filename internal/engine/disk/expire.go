@@ -62,7 +62,7 @@ func (s *Store) sweep(now int64, budget int) int {
 	if bytes.Compare(lo, hi) >= 0 {
 		return 0
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		s.log.Error("sweep failed", "err", err)
 		return 0
@@ -152,7 +152,7 @@ func (s *Store) checkIndex(group []idxEntry, now int64) {
 		bt.Close()
 		return
 	}
-	err := s.commit(bt, pebble.NoSync)
+	err := s.write(bt, pebble.NoSync)
 	if s.rows != nil {
 		for _, c := range changes {
 			s.rows.del(c.b, c.dk, now)

@@ -65,7 +65,7 @@ var (
 // rawKeys returns the stored keys with the given prefix.
 func rawKeys(t testing.TB, s *Store, prefix []byte) [][]byte {
 	t.Helper()
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := s.newIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func (s *Store) SetMeta(key, value []byte, sync bool) error {
 	}
 	bt := s.db.NewBatch()
 	bt.Set(metaKey(key), value, nil)
-	if err := s.commit(bt, wo); err != nil {
+	if err := s.write(bt, wo); err != nil {
 		return fmt.Errorf("disk: set meta: %w", err)
 	}
 	return nil
@@ -56,7 +56,7 @@ func (s *Store) deleteMeta(key []byte, wo *pebble.WriteOptions) error {
 	}
 	bt := s.db.NewBatch()
 	bt.Delete(metaKey(key), nil)
-	if err := s.commit(bt, wo); err != nil {
+	if err := s.write(bt, wo); err != nil {
 		return fmt.Errorf("disk: delete meta: %w", err)
 	}
 	return nil
@@ -69,7 +69,7 @@ func (s *Store) ScanMeta(prefix []byte, fn func(key, value []byte) bool) error {
 		return ErrClosed
 	}
 	lo := metaKey(prefix)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	it, err := s.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
 		return fmt.Errorf("disk: scan meta: %w", err)
 	}

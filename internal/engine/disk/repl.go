@@ -73,7 +73,7 @@ func (s *Store) DeleteMetas(keys [][]byte, sync bool) error {
 	for _, k := range keys {
 		bt.Delete(metaKey(k), nil)
 	}
-	if err := s.commit(bt, wo); err != nil {
+	if err := s.write(bt, wo); err != nil {
 		return fmt.Errorf("disk: delete meta: %w", err)
 	}
 	return nil

@@ -157,8 +157,12 @@ func (s *Store) ingest(paths []string, only []uint32) error {
 		s.countMu.Unlock()
 		s.nsMu.RUnlock()
 	}
-	var err error
+	// Staged writes are older than the files: they go in first.
+	err := s.drain()
 	for _, g := range groups {
+		if err != nil {
+			break
+		}
 		if err = s.db.Ingest(context.Background(), g); err != nil {
 			err = fmt.Errorf("disk: ingest: %w", err)
 			break

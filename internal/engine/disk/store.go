@@ -62,6 +62,7 @@ type Store struct {
 	sweepCursor []byte // used by the sweep goroutine only
 	sweepRounds int
 
+	wb        *writeBack  // staged writes (staged.go); nil under SyncAlways
 	dirty     atomic.Bool // unsynced writes since the last WAL sync
 	closed    atomic.Bool
 	stop      chan struct{}
@@ -89,6 +90,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.wo = pebble.Sync
 	case SyncInterval:
 		s.wo = pebble.NoSync
+		s.wb = newWriteBack()
 	default:
 		return nil, fmt.Errorf("disk: bad sync policy %v", opts.Sync)
 	}
@@ -269,7 +271,10 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.unlockAll()
 		s.bg.Wait()
-		err := s.db.LogData(nil, pebble.Sync)
+		err := s.drain()
+		if err == nil {
+			err = s.db.LogData(nil, pebble.Sync)
+		}
 		s.closeErr = errors.Join(err, s.db.Close())
 		s.closeRows()
 		if s.closeErr != nil {
@@ -296,16 +301,28 @@ func (s *Store) stopping() bool {
 	}
 }
 
-// syncLoop syncs the WAL every SyncInterval when writes were committed
-// without sync since the last time.
+// syncLoop drains the staged writes (staged.go) and syncs the WAL every
+// SyncInterval when writes were committed without sync since the last time;
+// it also drains early when writers ask.
 func (s *Store) syncLoop() {
 	t := time.NewTicker(s.syncIv)
 	defer t.Stop()
+	var kick chan struct{}
+	if s.wb != nil {
+		kick = s.wb.kick
+	}
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-kick:
+			if err := s.drain(); err != nil {
+				s.log.Error("drain of staged writes failed", "err", err)
+			}
 		case <-t.C:
+			if err := s.drain(); err != nil {
+				s.log.Error("drain of staged writes failed", "err", err)
+			}
 			if s.dirty.Swap(false) {
 				if err := s.db.LogData(nil, pebble.Sync); err != nil {
 					s.log.Error("WAL sync failed", "err", err)
@@ -367,7 +384,7 @@ func (s *Store) dataIter(lo, hi []byte) (*pebble.Iterator, error) {
 	if hi == nil {
 		hi = []byte{prefixData + 1}
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, fmt.Errorf("disk: new iterator: %w", err)
 	}

@@ -134,7 +134,7 @@ func (e *Engine) Set(bucket uint16, key []byte, item engine.Item, now int64) (ui
 	bt := s.db.NewBatch()
 	d := stagePut(bt, kb, kb.dk, &sl, item.Type, ver, item.Expire, item.Value, now)
 	s.stamp(bt, b, 1)
-	err := s.commit(bt, s.wo)
+	err := s.write(bt, s.wo)
 	s.cacheOutcome(b, kb.dk, true, engine.Item{Type: item.Type, Version: ver, Expire: item.Expire, Value: item.Value}, now, err)
 	st.seq.Add(1)
 	if err != nil {
@@ -198,7 +198,7 @@ func (e *Engine) Update(bucket uint16, key []byte, now int64, fn func(cur *engin
 		return nil
 	}
 	s.stamp(bt, b, 1)
-	err := s.commit(bt, s.wo)
+	err := s.write(bt, s.wo)
 	s.cacheOutcome(b, kb.dk, op == engine.OpPut, next, now, err)
 	st.seq.Add(1)
 	if err != nil {
@@ -319,7 +319,7 @@ func (e *Engine) UpdateMany(buckets []uint16, keys [][]byte, now int64, fn func(
 	for _, r := range per {
 		s.stamp(bt, r.b, r.n)
 	}
-	err := s.commit(bt, s.wo)
+	err := s.write(bt, s.wo)
 	if s.rows != nil {
 		for i, op := range ops { // in index order: a later duplicate wins
 			if op != engine.OpKeep {
