@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"granary/internal/command"
+	"granary/internal/engine"
 	"granary/internal/replication"
 	"granary/internal/resp"
 	"granary/internal/tracking"
@@ -138,13 +139,17 @@ func (c *conn) run(raw net.Conn, r *resp.Reader, ctx *command.Ctx, from resumeSt
 		}
 		return true
 	}
+	var pf pipelinePrefetch
 	// runOne runs one command; it reports whether the connection is done.
 	runOne := func(args [][]byte) bool {
-		ctx.Args = args
 		if batchStart {
 			batchAt = startBatch(ctx)
 			batchStart = false
+			if p, ok := ctx.NS.Engine.(engine.Prefetcher); ok && r.Buffered() > 0 {
+				args = pf.run(r, p, args)
+			}
 		}
+		ctx.Args = args
 		command.Dispatch(ctx)
 		return dispatched()
 	}

@@ -44,9 +44,7 @@ type loop struct {
 
 	conns  map[int]*lconn // by fd; the loop's goroutine only
 	events []unix.EpollEvent
-	// keys of a pipeline to prefetch (prefetch)
-	pkeys    [][]byte
-	pbuckets []uint16
+	pf     pipelinePrefetch
 }
 
 // busyPoll is how long a loop that ran out of events keeps polling before it

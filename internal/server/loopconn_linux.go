@@ -17,7 +17,6 @@ import (
 	"granary/internal/command"
 	"granary/internal/engine"
 	"granary/internal/resp"
-	"granary/internal/routing"
 )
 
 // Serving one connection on a loop: reading, running its commands, writing
@@ -101,7 +100,7 @@ func (l *loop) protocolError(c *lconn, err error) {
 func (l *loop) serve(c *lconn) {
 	s := c.sess
 	if pf, ok := c.ctx.NS.Engine.(engine.Prefetcher); ok {
-		l.prefetch(c, pf)
+		l.pf.run(c.r, pf, nil)
 	}
 	for len(c.pending) < maxPending {
 		args, ok, err := c.r.Next()
@@ -150,25 +149,6 @@ func (l *loop) serve(c *lconn) {
 		return
 	}
 	l.interest(c)
-}
-
-// prefetch has the engine start loading what the keys of c's buffered
-// commands will touch, when there are several (a pipeline).
-func (l *loop) prefetch(c *lconn, pf engine.Prefetcher) {
-	l.pkeys, l.pbuckets = l.pkeys[:0], l.pbuckets[:0]
-	c.r.Peek(engine.PrefetchKeys, func(args [][]byte) {
-		if len(args) < 2 {
-			return
-		}
-		if sp := command.Lookup(args[0]); sp != nil && sp.FirstKey == 1 {
-			l.pkeys = append(l.pkeys, args[1])
-			l.pbuckets = append(l.pbuckets, routing.Bucket(args[1]))
-		}
-	})
-	if len(l.pkeys) > 1 {
-		pf.Prefetch(l.pbuckets, l.pkeys)
-	}
-	clear(l.pkeys) // they point into the reader's buffer
 }
 
 // persistent reports whether e's calls may wait for the disk.
