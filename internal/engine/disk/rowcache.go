@@ -252,3 +252,31 @@ func (s *Store) dropRows(keep *Engine, buckets []uint16) {
 		s.stripes[i].seq.Add(1)
 	}
 }
+
+// Prefetch implements engine.Prefetcher: it prefetches the keys' entries in
+// the row cache, where a read, and a write's read of the old item, look first.
+func (e *Engine) Prefetch(buckets []uint16, keys [][]byte) {
+	c := e.s.rows
+	if c == nil {
+		return
+	}
+	n := min(len(keys), engine.PrefetchKeys)
+	var bs [engine.PrefetchKeys]uint16
+	var ends [engine.PrefetchKeys]int
+	var dks [engine.PrefetchKeys][]byte
+	kb := getKeyBuf()
+	buf := kb.val[:0]
+	for i := range n {
+		bs[i] = buckets[i] & bucketMask
+		buf = appendDataKey(buf, e.ns, bs[i], keys[i])
+		ends[i] = len(buf)
+	}
+	start := 0
+	for i := range n {
+		dks[i] = buf[start:ends[i]]
+		start = ends[i]
+	}
+	c.m.Prefetch(bs[:n], dks[:n])
+	kb.val = buf[:0]
+	putKeyBuf(kb)
+}
