@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"granary/internal/engine"
+	"granary/internal/engine/enginetest"
 )
 
 // TestRowCacheFillRace makes a write commit between a reader's pebble read
@@ -144,29 +145,11 @@ func TestRowCacheOff(t *testing.T) {
 	}
 }
 
-// Prefetch is a hint: with or without a row cache, whatever the keys
-// (cached, absent, beyond engine.PrefetchKeys, bucket numbers past
-// NumBuckets), reads after it see what they saw before.
+// Prefetch is a hint (enginetest.CheckPrefetch), with or without a row
+// cache.
 func TestPrefetch(t *testing.T) {
 	for _, rows := range []int64{0, -1} {
 		_, e := newEngine(t, Options{RowCacheBytes: rows})
-		var keys [][]byte
-		var buckets []uint16
-		for i := range 2 * engine.PrefetchKeys {
-			k := []byte(fmt.Sprintf("key:%d", i))
-			keys, buckets = append(keys, k), append(buckets, uint16(i*997))
-			if i%2 == 0 {
-				mustSet(t, e, uint16(i*997), string(k), str(fmt.Sprint(i)))
-			}
-		}
-		e.Prefetch(nil, nil)
-		e.Prefetch(buckets, keys)
-		e.Prefetch(buckets[:1], keys[:1])
-		for i, k := range keys {
-			it, _, ok := e.Get(buckets[i], k, now0, nil)
-			if want := i%2 == 0; ok != want || (ok && string(it.Value) != fmt.Sprint(i)) {
-				t.Fatalf("rows %d, %s: %q %v", rows, k, it.Value, ok)
-			}
-		}
+		enginetest.CheckPrefetch(t, e)
 	}
 }
