@@ -11,7 +11,7 @@ import (
 type diskCollector struct {
 	s *disk.Store
 
-	hits, misses, rowBytes, rowSize, usage *prometheus.Desc
+	hits, misses, rowBytes, rowSize, usage, staged, drains *prometheus.Desc
 }
 
 func newDiskCollector(s *disk.Store) *diskCollector {
@@ -25,11 +25,13 @@ func newDiskCollector(s *disk.Store) *diskCollector {
 		rowBytes: d("row_cache_bytes", "Memory held by the row cache."),
 		rowSize:  d("row_cache_size_bytes", "The row cache's size (--disk-row-cache; 0: off)."),
 		usage:    d("store_bytes", "Bytes the disk store takes on disk (all disk namespaces, with the write-ahead log)."),
+		staged:   d("staged_bytes", "Memory held by writes staged for the next drain into the store (--disk-sync everysec)."),
+		drains:   d("drains_total", "Drains of staged writes into the store (once a --disk-sync-interval, and before scans, drops, imports and synced writes)."),
 	}
 }
 
 func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.rowBytes, c.rowSize, c.usage} {
+	for _, d := range []*prometheus.Desc{c.hits, c.misses, c.rowBytes, c.rowSize, c.usage, c.staged, c.drains} {
 		ch <- d
 	}
 }
@@ -41,4 +43,7 @@ func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.rowBytes, prometheus.GaugeValue, float64(rs.Bytes))
 	ch <- prometheus.MustNewConstMetric(c.rowSize, prometheus.GaugeValue, float64(rs.Size))
 	ch <- prometheus.MustNewConstMetric(c.usage, prometheus.GaugeValue, float64(c.s.DiskUsage()))
+	st := c.s.StagedStats()
+	ch <- prometheus.MustNewConstMetric(c.staged, prometheus.GaugeValue, float64(st.Bytes))
+	ch <- prometheus.MustNewConstMetric(c.drains, prometheus.CounterValue, float64(st.Drains))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -75,6 +76,7 @@ type writeBack struct {
 
 	drainMu sync.Mutex // one drain at a time
 	kick    chan struct{}
+	drains  atomic.Uint64
 }
 
 func newWriteBack() *writeBack {
@@ -189,6 +191,7 @@ func (s *Store) drain() error {
 	if err := s.commit(bt, pebble.NoSync); err != nil {
 		return err
 	}
+	w.drains.Add(1)
 	w.mu.Lock()
 	w.flushing = nil
 	clear(t.ops)
@@ -222,6 +225,28 @@ func (t *stagedSet) sortedKeys() []string {
 		out[i] = es[i].key
 	}
 	return out
+}
+
+// StagedStats are the staged writes' figures: the memory they hold now and
+// the drains so far (both zero under SyncAlways).
+type StagedStats struct {
+	Bytes  int64
+	Drains uint64
+}
+
+// StagedStats returns the staged writes' figures.
+func (s *Store) StagedStats() StagedStats {
+	w := s.wb
+	if w == nil {
+		return StagedStats{}
+	}
+	w.mu.RLock()
+	n := w.active.bytes
+	if w.flushing != nil {
+		n += w.flushing.bytes
+	}
+	w.mu.RUnlock()
+	return StagedStats{Bytes: int64(n), Drains: w.drains.Load()}
 }
 
 // write commits bt, or stages it in write-back mode. A synced write, or one

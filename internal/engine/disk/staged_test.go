@@ -66,6 +66,10 @@ func TestStagedWritesAreReadBeforeTheyReachPebble(t *testing.T) {
 		}
 	}
 	check("staged")
+	before := s.StagedStats()
+	if before.Bytes <= 0 || before.Drains != 1 {
+		t.Fatalf("staged stats %+v with three writes staged after one drain", before)
+	}
 	// An iterator drains first: the scan sees every staged write.
 	var keys []string
 	e.ScanBucket(7, now, func(k []byte, _ *engine.Item) bool { keys = append(keys, string(k)); return true })
@@ -76,6 +80,9 @@ func TestStagedWritesAreReadBeforeTheyReachPebble(t *testing.T) {
 		t.Fatal("the scan did not drain the staged writes")
 	}
 	check("drained")
+	if st := s.StagedStats(); st.Bytes != 0 || st.Drains != 2 {
+		t.Fatalf("staged stats %+v after the second drain", st)
+	}
 	checkIndexExact(t, s)
 }
 
