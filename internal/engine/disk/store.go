@@ -311,18 +311,19 @@ func (s *Store) syncLoop() {
 	if s.wb != nil {
 		kick = s.wb.kick
 	}
+	drain := func() {
+		if err := s.drain(); err != nil {
+			s.log.Error("drain of staged writes failed", "err", err)
+		}
+	}
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-kick:
-			if err := s.drain(); err != nil {
-				s.log.Error("drain of staged writes failed", "err", err)
-			}
+			drain()
 		case <-t.C:
-			if err := s.drain(); err != nil {
-				s.log.Error("drain of staged writes failed", "err", err)
-			}
+			drain()
 			if s.dirty.Swap(false) {
 				if err := s.db.LogData(nil, pebble.Sync); err != nil {
 					s.log.Error("WAL sync failed", "err", err)
