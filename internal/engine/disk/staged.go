@@ -25,7 +25,7 @@ import (
 // position of the one before. That is the same loss window as committing
 // without sync and syncing the WAL each interval (doc.go, Durability), and
 // the same consistency: a drain is one atomic batch of everything staged up
-// to a point, and the WAL is synced after each, so a crash keeps a prefix of
+// to a point, and drains enter the WAL in order, so a crash keeps a prefix of
 // the acknowledged writes.
 //
 // Every read of pebble sees what is staged: point reads (Store.get) look
