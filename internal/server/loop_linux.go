@@ -27,9 +27,9 @@ import (
 // Only short commands that never wait run here. A connection leaves the loop
 // for a goroutine of its own (and stays there) before an administrative
 // command, one with more than maxLoopArgs arguments or one in a namespace
-// whose engine is persistent (its writes wait for I/O), and after a command
-// whose replies wait for replication; the server enables loops only when no
-// routing change can make commands wait (standalone).
+// whose engine is persistent (its calls may wait for the disk), and after a
+// command whose replies wait for replication; the server enables loops only
+// when no routing change can make commands wait (standalone).
 type loop struct {
 	s      *Server
 	epfd   int

@@ -51,7 +51,7 @@ func (e *Engine) drop(lo, hi []byte, b0, b1 uint16) {
 		s.stamp(bt, b0, 1)
 		rows = []uint16{b0}
 	}
-	err = s.write(bt, s.wo)
+	err = s.commitInOrder(bt, s.wo) // a range deletion is not staged
 	s.dropRows(e, rows)
 	if err != nil {
 		s.unlockAll()

@@ -86,39 +86,24 @@ func newWriteBack() *writeBack {
 	}
 }
 
-// pointOnly reports whether bt holds only point sets and deletions, the
-// writes a staged set can hold.
-func pointOnly(bt *pebble.Batch) bool {
-	r := bt.Reader()
-	for {
-		kind, _, _, ok, err := r.Next()
-		if err != nil {
-			return false
-		}
-		if !ok {
-			return true
-		}
-		if kind != pebble.InternalKeyKindSet && kind != pebble.InternalKeyKindDelete {
-			return false
-		}
-	}
-}
-
-// stage adds bt's writes, which must be point writes, atomically: a drain
-// takes all of them or none. It reports whether the staged bytes call for a
-// drain: 1 early (kick the sync loop), 2 now (by the caller).
+// stage adds bt's writes atomically (a drain takes all of them or none) and
+// returns the bytes staged now. bt must hold point sets and deletions only:
+// anything else is a caller bug, reported after the writes before it.
 func (w *writeBack) stage(bt *pebble.Batch) (int, error) {
 	r := bt.Reader()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	t := w.active
 	for {
 		kind, k, v, ok, err := r.Next()
 		if err != nil {
-			w.mu.Unlock()
 			return 0, fmt.Errorf("disk: stage: %w", err)
 		}
 		if !ok {
-			break
+			return t.bytes, nil
+		}
+		if kind != pebble.InternalKeyKindSet && kind != pebble.InternalKeyKindDelete {
+			return 0, fmt.Errorf("disk: stage: a write of kind %v cannot be staged", kind)
 		}
 		kc := t.copy(k)
 		op := stagedOp{del: kind == pebble.InternalKeyKindDelete}
@@ -128,15 +113,6 @@ func (w *writeBack) stage(bt *pebble.Batch) (int, error) {
 		t.ops[unsafe.String(unsafe.SliceData(kc), len(kc))] = op
 		t.bytes += len(k) + len(v) + 64
 	}
-	n := t.bytes
-	w.mu.Unlock()
-	switch {
-	case n >= 4*drainBytes:
-		return 2, nil
-	case n >= drainBytes:
-		return 1, nil
-	}
-	return 0, nil
 }
 
 // lookup returns the newest staged write of key k.
@@ -249,35 +225,40 @@ func (s *Store) StagedStats() StagedStats {
 	return StagedStats{Bytes: int64(n), Drains: w.drains.Load()}
 }
 
-// write commits bt, or stages it in write-back mode. A synced write, or one
-// that is not a point write, drains first and commits itself, so that it
-// lands after everything staged before it.
+// write commits bt, which holds point writes only, or stages it in
+// write-back mode; a synced write is committed in order (commitInOrder).
 func (s *Store) write(bt *pebble.Batch, wo *pebble.WriteOptions) error {
 	if s.wb == nil {
 		return s.commit(bt, wo)
 	}
-	if wo.Sync || !pointOnly(bt) {
-		if err := s.drain(); err != nil {
-			bt.Close()
-			return err
-		}
-		return s.commit(bt, wo)
+	if wo.Sync {
+		return s.commitInOrder(bt, wo)
 	}
-	urgency, err := s.wb.stage(bt)
+	n, err := s.wb.stage(bt)
 	bt.Close()
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
-	}
-	switch urgency {
-	case 1:
+	case n >= 4*drainBytes: // back-pressure
+		return s.drain()
+	case n >= drainBytes:
 		select {
 		case s.wb.kick <- struct{}{}:
 		default:
 		}
-	case 2:
-		return s.drain()
 	}
 	return nil
+}
+
+// commitInOrder drains, then commits bt: for writes that are not staged (a
+// synced write, a range deletion), so that they land after everything
+// staged before them.
+func (s *Store) commitInOrder(bt *pebble.Batch, wo *pebble.WriteOptions) error {
+	if err := s.drain(); err != nil {
+		bt.Close()
+		return err
+	}
+	return s.commit(bt, wo)
 }
 
 // newIter drains, then opens a pebble iterator.

@@ -130,6 +130,20 @@ func TestStagedWritesKeepTheirOrder(t *testing.T) {
 	checkIndexExact(t, s)
 }
 
+// TestStageRefusesRangeDeletions checks that a batch that cannot be staged
+// is refused, not half-written.
+func TestStageRefusesRangeDeletions(t *testing.T) {
+	s := stagedStore(t, t.TempDir())
+	bt := s.db.NewBatch()
+	bt.DeleteRange([]byte{prefixData}, []byte{prefixData + 1}, nil)
+	if err := s.write(bt, s.wo); err == nil {
+		t.Fatal("a range deletion was staged")
+	}
+	if st := s.StagedStats(); st.Bytes != 0 {
+		t.Fatalf("staged stats %+v after a refused batch", st)
+	}
+}
+
 func TestCloseDrainsStagedWrites(t *testing.T) {
 	dir := t.TempDir()
 	s := stagedStore(t, dir)
