@@ -126,10 +126,11 @@ type Persistent interface {
 	Persistent() bool
 }
 
-// Prefetcher is implemented by in-memory engines that can start loading
-// what lookups of keys will touch, so that a pipeline's lookups overlap
-// their waits for memory. keys[i] is in bucket buckets[i]; it is a hint only,
-// and looks at PrefetchKeys keys at most.
+// Prefetcher is implemented by engines that can start loading into the CPU
+// cache what their in-memory lookups of keys will touch (the disk engine:
+// its row cache's), so that a pipeline's lookups overlap their waits for
+// memory. keys[i] is in bucket buckets[i]; it is a hint only, and looks at
+// PrefetchKeys keys at most.
 type Prefetcher interface {
 	Prefetch(buckets []uint16, keys [][]byte)
 }

@@ -36,12 +36,13 @@
 // Writers (Set, Update, UpdateMany, the sweep) lock one of numStripes mutexes
 // chosen by a hash of namespace, bucket and key, read the old item (for the
 // version, the old index key and the counters) and commit one batch, or under
-// SyncInterval stage it (staged.go). Reads
-// (Get, Touch, ScanBucket) take no lock: pebble reads are consistent
-// point-in-time views. Reads never write, so an expired item that nobody
-// writes stays on disk until the sweep removes it, at most about one
-// SweepInterval after it expires. DropBucket, Flush and Ingest lock every
-// stripe for the moment of their commit.
+// SyncInterval stage it (staged.go). Reads (Get, Touch, ScanBucket) take no
+// stripe lock: pebble reads are consistent point-in-time views, and a point
+// read that misses the row cache looks at the staged writes under their
+// read lock first; a scan drains them first. Reads never write, so an
+// expired item that nobody writes stays on disk until the sweep removes it,
+// at most about one SweepInterval after it expires. DropBucket, Flush and
+// Ingest lock every stripe for the moment of their commit.
 //
 // # Row cache
 //
@@ -50,8 +51,9 @@
 // of recently missed keys, shared by all namespaces. Get and the writers'
 // read of the old item look there first; a bucket known to be complete in
 // the cache (and without items that expire) is not searched in pebble at
-// all. Writers update it under their stripe after the commit; readers fill
-// it only if no write to their stripe committed during their read.
+// all. Writers update it under their stripe after the commit (or staging);
+// readers fill it only if no write to their stripe committed during their
+// read.
 //
 // # Durability
 //
