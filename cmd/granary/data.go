@@ -120,7 +120,7 @@ One of --standalone and --config-servers is required.`,
 	f.Var(&replLog, "repl-log", "replication log kept in memory for catch-up by replay, e.g. 64mb (0: 64mb); a replica away longer than this covers gets a snapshot")
 	f.StringVar(&o.Engine, "engine", "mem", "engine of namespaces the config servers do not define: mem (in memory) or disk (persistent, in --dir)")
 	f.StringVar(&o.Disk.Sync, "disk-sync", "everysec", "WAL sync policy of disk namespaces: always (fsync before replying: a crash or power failure loses nothing acknowledged) or everysec (fsync every --disk-sync-interval: a crash or power failure loses up to that much)")
-	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "fsync period of --disk-sync everysec")
+	f.DurationVar(&o.Disk.Interval, "disk-sync-interval", time.Second, "period of --disk-sync everysec: staged writes go into the store and its log is fsynced once a period")
 	f.Var(&diskCache, "disk-cache", "block cache of disk namespaces, e.g. 256mb (0: 256mb)")
 	f.Var(&diskRowCache, "disk-row-cache", "row cache of disk namespaces: recently read and written items kept in memory in front of the block cache, e.g. 1gb (0: off)")
 	f.Int64Var(&trackingMaxKeys, "tracking-table-max-keys", tracking.DefaultMaxKeys, "client-side caching: most keys remembered for tracking clients; beyond it keys are forgotten and their readers invalidated (0: no bound; CONFIG SET tracking-table-max-keys changes it)")
