@@ -15,14 +15,13 @@ import (
 // data key of (ns, b, key).
 func inPebble(t *testing.T, s *Store, ns, b uint16, key string) bool {
 	t.Helper()
-	v, c, err := s.db.Get(appendDataKey(nil, ns, b, []byte(key)))
+	_, c, err := s.db.Get(appendDataKey(nil, ns, b, []byte(key)))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = v
 	c.Close()
 	return true
 }
