@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"granary/internal/routing"
+	"granary/internal/yield"
 )
 
 // FromRouting converts a routing table for transit.
@@ -42,6 +43,7 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 		}
 		rt.Nodes[i] = rn
 	}
+	var y yield.Budget
 	for _, r := range t.Ranges {
 		if r.First < 0 || r.Last >= routing.Buckets || r.First > r.Last {
 			return nil, fmt.Errorf("bad bucket range %d-%d", r.First, r.Last)
@@ -62,6 +64,9 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 			learners = slices.Clone(r.Learners)
 		}
 		for b := r.First; b <= r.Last; b++ {
+			if b%1024 == 0 {
+				y.Check() // a data server of one core serves meanwhile
+			}
 			rt.Replicas[b] = reps
 			rt.Terms[b] = r.Term
 			rt.Learners[b] = learners

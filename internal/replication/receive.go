@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
 
 	"granary/internal/engine"
 	"granary/internal/routing"
+	"granary/internal/yield"
 )
 
 // Accept checks a link's credentials (GRANARY.REPL secret id).
@@ -394,6 +394,7 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 	ns := -1
 	off, from := 0, 0 // bytes consumed; start of the applied part
 	var applied uint64
+	var y yield.Budget
 	for off < len(p) {
 		n, err := decodeRecord(p[off:], rec)
 		if err != nil {
@@ -455,10 +456,10 @@ func (rv *receiver) applyRun(p []byte, now int64) (int, error) {
 				r.saveIngested([]uint16{b})
 			}
 			applied++
-			if applied%256 == 0 {
+			if applied%64 == 0 {
 				// A big batch would hold a data server of one core
 				// (--procs 1) for milliseconds: let its clients in.
-				runtime.Gosched()
+				y.Check()
 			}
 		}
 		off += n
