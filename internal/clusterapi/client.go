@@ -182,6 +182,15 @@ func (c *Client) Table(ctx context.Context) (*Table, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/table", nil, &out)
 }
 
+// NextTable waits up to wait for a table newer than epoch (a long poll:
+// the client's timeout must be longer than wait). It returns an empty
+// update when none came.
+func (c *Client) NextTable(ctx context.Context, epoch uint64, wait time.Duration) (*TableUpdate, error) {
+	var out TableUpdate
+	path := "/v1/table/next?after=" + strconv.FormatUint(epoch, 10) + "&wait=" + wait.String()
+	return &out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
 // Nodes lists the data servers.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node

@@ -9,6 +9,7 @@
 //	GET    /v1/status                 -> Status
 //	GET    /v1/state                  -> State (everything replicated)
 //	GET    /v1/table                  -> Table
+//	GET    /v1/table/next?after=E&wait=D -> TableUpdate    (the table once its epoch passes E; empty after D)
 //	GET    /v1/nodes                  -> []Node
 //	POST   /v1/nodes                  NodeAdd -> Node        (allow a data server to join)
 //	DELETE /v1/nodes/{id}                                   (forget a node; its buckets are rebuilt)
@@ -311,6 +312,14 @@ type HeartbeatResponse struct {
 	// Boot echoes the request's Boot once the config servers have handled
 	// that incarnation; the reply then carries the table that reflects it.
 	Boot string `json:"boot,omitempty"`
+}
+
+// TableUpdate is the answer to GET /v1/table/next: a table newer than the
+// epoch asked about, with the nodes it lists, or nothing (Table nil) when
+// none was committed within the wait.
+type TableUpdate struct {
+	Table *Table `json:"table,omitempty"`
+	Nodes []Node `json:"nodes,omitempty"`
 }
 
 // Rebalance is the answer to POST /v1/rebalance: the plan committed.

@@ -2,6 +2,7 @@ package configserver
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,10 +92,13 @@ type fsm struct {
 	// first entry is applied; may be nil).
 	publishUsers func(*acl.Users)
 
-	mu         sync.RWMutex
-	nodes      map[string]clusterapi.Node
-	table      clusterapi.Table
-	rt         *routing.Table // table joined with the node records
+	mu    sync.RWMutex
+	nodes map[string]clusterapi.Node
+	table clusterapi.Table
+	rt    *routing.Table // table joined with the node records
+	// routed is closed (and replaced) when the routing view changes:
+	// long polls for the next table wait on it (nil: nobody waits).
+	routed     chan struct{}
 	namespaces map[uint16]clusterapi.Namespace
 	nsVersion  uint64
 	// users by name, with their password hashes; usersVersion is bumped on
@@ -597,6 +601,34 @@ func (f *fsm) refreshRouting() {
 	f.rt = rt
 	if f.publish != nil {
 		f.publish(rt)
+	}
+	if f.routed != nil {
+		close(f.routed)
+		f.routed = nil
+	}
+}
+
+// nextTable returns the table, with the nodes it lists, once its epoch is
+// past epoch; nil when ctx ends first.
+func (f *fsm) nextTable(ctx context.Context, epoch uint64) *clusterapi.TableUpdate {
+	for {
+		f.mu.Lock()
+		if f.table.Epoch > epoch {
+			t := cloneTable(f.table)
+			u := &clusterapi.TableUpdate{Table: &t, Nodes: tableNodes(&t, f.nodeList())}
+			f.mu.Unlock()
+			return u
+		}
+		if f.routed == nil {
+			f.routed = make(chan struct{})
+		}
+		ch := f.routed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 }
 

@@ -68,6 +68,7 @@ func (s *Server) initHTTP() {
 	mux.HandleFunc("GET /v1/status", s.handleStatus)
 	mux.HandleFunc("GET /v1/state", s.handleState)
 	mux.HandleFunc("GET /v1/table", s.handleTable)
+	mux.HandleFunc("GET /v1/table/next", s.handleNextTable)
 	mux.HandleFunc("GET /v1/nodes", s.handleNodes)
 	mux.HandleFunc("POST /v1/nodes", s.leaderOnly(s.handleNodeAdd))
 	mux.HandleFunc("DELETE /v1/nodes/{id}", s.leaderOnly(s.handleNodeRemove))
@@ -416,6 +417,34 @@ func (s *Server) handleState(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) handleTable(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.fsm.state().Table)
+}
+
+// maxTableWait bounds the wait of GET /v1/table/next.
+const maxTableWait = time.Minute
+
+// handleNextTable answers a long poll for the table after an epoch: data
+// servers learn a new table at once from it, rather than with their next
+// heartbeat. Any config server answers from its own applied state (every
+// table it has was committed).
+func (s *Server) handleNextTable(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, err := strconv.ParseUint(q.Get("after"), 10, 64)
+	if err != nil {
+		writeError(w, errf(http.StatusBadRequest, "after: an epoch is required: %v", err))
+		return
+	}
+	wait, err := time.ParseDuration(q.Get("wait"))
+	if err != nil || wait < 0 {
+		writeError(w, errf(http.StatusBadRequest, "wait: a duration such as 5s is required"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), min(wait, maxTableWait))
+	defer cancel()
+	u := s.fsm.nextTable(ctx, after)
+	if u == nil {
+		u = &clusterapi.TableUpdate{}
+	}
+	writeJSON(w, http.StatusOK, u)
 }
 
 func (s *Server) handleNodes(w http.ResponseWriter, _ *http.Request) {

@@ -1,0 +1,102 @@
+package configserver
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"granary/internal/clusterapi"
+)
+
+// GET /v1/table/next answers as soon as a newer table is committed, and
+// with nothing once its wait is over.
+func TestNextTable(t *testing.T) {
+	s := startSingle(t, func(o *Options) {
+		o.MinNodes = 3
+		o.HeartbeatInterval = 50 * time.Millisecond
+	})
+	ctx := ctxT(t)
+	cl := clusterapi.NewClient([]string{s.HTTPAddr()})
+
+	type result struct {
+		u   *clusterapi.TableUpdate
+		err error
+		at  time.Time
+	}
+	first := make(chan result, 1)
+	go func() {
+		u, err := cl.NextTable(ctx, 0, 4*time.Second)
+		first <- result{u, err, time.Now()}
+	}()
+
+	var fakes []*fakeNode
+	for i := range 3 {
+		if _, err := cl.AddNode(ctx, clusterapi.NodeAdd{ID: nodeID(i)}); err != nil {
+			t.Fatal(err)
+		}
+		f := newFakeNode(i, []string{s.HTTPAddr()})
+		f.start(50 * time.Millisecond)
+		fakes = append(fakes, f)
+	}
+	defer func() {
+		for _, f := range fakes {
+			f.stop()
+		}
+	}()
+	var built time.Time
+	eventually(t, 5*time.Second, "the first table", func() bool {
+		st, err := cl.Status(ctx)
+		if err == nil && st.Epoch >= 1 && built.IsZero() {
+			built = time.Now()
+		}
+		return !built.IsZero()
+	})
+	r := <-first
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.u.Table == nil || r.u.Table.Epoch < 1 {
+		t.Fatalf("the long poll ended without the first table: %+v", r.u)
+	}
+	if d := r.at.Sub(built); d > time.Second {
+		t.Fatalf("the first table came %v after the status showed it: not pushed", d)
+	}
+	if len(r.u.Nodes) != 3 {
+		t.Fatalf("the update lists %d nodes, want the table's 3", len(r.u.Nodes))
+	}
+
+	// Nothing newer: an empty answer once the wait is over.
+	start := time.Now()
+	u, err := cl.NextTable(ctx, r.u.Table.Epoch+1000, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Table != nil {
+		t.Fatalf("a table for an epoch nobody reached: %+v", u.Table.Epoch)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Fatalf("answered after %v, before its wait", d)
+	}
+
+	// A table the caller has: the current one comes at once.
+	u, err = cl.NextTable(ctx, 0, 4*time.Second)
+	if err != nil || u.Table == nil {
+		t.Fatalf("after 0: %+v, %v", u, err)
+	}
+
+	for _, q := range []string{"?wait=1s", "?after=x&wait=1s", "?after=1", "?after=1&wait=-1s"} {
+		resp, err := http.Get("http://" + s.HTTPAddr() + "/v1/table/next" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, resp.StatusCode)
+		}
+	}
+	var se *clusterapi.StatusError
+	if _, err := cl.To([]string{s.HTTPAddr()}).NextTable(ctx, 0, time.Second); errors.As(err, &se) {
+		t.Fatalf("a valid request refused: %v", err)
+	}
+}
