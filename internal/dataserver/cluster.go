@@ -36,6 +36,13 @@ const (
 	attemptTimeout = 2 * time.Second
 	// notAddedLogEvery repeats the "not part of the cluster" error.
 	notAddedLogEvery = 30 * time.Second
+	// newsGap is the least time between two heartbeats when replication
+	// has news for the migration scheduler: news within it go together
+	// (each such heartbeat makes the leader run its scheduler).
+	newsGap = 50 * time.Millisecond
+	// tableWait is how long one long poll for the next table waits (below
+	// the HTTP client's timeout).
+	tableWait = 4 * time.Second
 )
 
 // nsDefs are the namespaces the config servers define, and the number of data
@@ -103,6 +110,10 @@ type cluster struct {
 	clients map[string]*clusterapi.Client
 	leader  string // leader's address, as the last reply said
 	lastOK  string // last address that answered
+	// watchLeader is the leader's address for watch (nil or "": none
+	// known); watcher is the client watch speaks with.
+	watchLeader atomic.Pointer[string]
+	watcher     *clusterapi.Client
 
 	// Written by the applier (apply), read by the sender (request, beat).
 	interval     atomic.Int64 // time.Duration
@@ -150,6 +161,7 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 	// A copy: the transport adds its protocols to the configuration.
 	tr.TLSClientConfig = opts.TLSClient.Clone() // nil: plain HTTP
 	c.hc = &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	c.watcher = clusterapi.NewClientHTTP(nil, c.hc, c.https)
 	if h := d.HTTPAddr(); h != "" {
 		host, port, _ := net.SplitHostPort(h)
 		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
@@ -167,42 +179,120 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 // is replaced by a newer one: each reply holds all that changed since what
 // the heartbeat reported (its table epoch and versions), and those stay
 // where they were until a reply is applied.
+//
+// Besides, a long poll (watch) brings each new table as soon as it is
+// committed, and replication's news for the migration scheduler (a bucket
+// ready for its next step) go out at once in an extra heartbeat: a bucket
+// handed over is held from one table to the next, so these two make the
+// hold a matter of milliseconds instead of heartbeat intervals.
 func (c *cluster) run(ctx context.Context) {
 	replies := make(chan *clusterapi.HeartbeatResponse, 1)
-	done := make(chan struct{})
+	tables := make(chan *clusterapi.TableUpdate, 1)
+	done := make(chan struct{}, 2)
 	go func() {
-		defer close(done)
+		defer func() { done <- struct{}{} }()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case r := <-replies:
 				c.apply(r)
+			case u := <-tables:
+				if c.acked.Load() && c.applyTable(u.Table, u.Nodes) {
+					c.applyQuotas()
+				}
 			}
 		}
 	}()
-	defer func() { <-done }()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		c.watch(ctx, func(u *clusterapi.TableUpdate) { offer(tables, u) })
+	}()
+	defer func() { <-done; <-done }()
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		t.Reset(c.beat(ctx, func(r *clusterapi.HeartbeatResponse) {
-			for {
+		case <-c.d.moveNews:
+			if wait := newsGap - time.Since(last); wait > 0 {
 				select {
-				case replies <- r:
+				case <-ctx.Done():
 					return
-				default:
-				}
-				select {
-				case <-replies: // superseded
-				default:
+				case <-time.After(wait):
 				}
 			}
-		}))
+			t.Stop()
+		}
+		last = time.Now()
+		t.Reset(c.beat(ctx, func(r *clusterapi.HeartbeatResponse) { offer(replies, r) }))
+	}
+}
+
+// offer puts v in the one-slot channel ch, replacing what it holds: each
+// heartbeat reply or table supersedes the one before.
+func offer[T any](ch chan T, v T) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch: // superseded
+		default:
+		}
+	}
+}
+
+// watch long-polls the config servers for the tables after the newest one
+// this node has or was handed, and hands each to apply. It asks the leader
+// the heartbeats found, else the configured servers in turn; it waits a
+// heartbeat interval after a failure, and longer when a config server
+// does not know the request (an older version).
+func (c *cluster) watch(ctx context.Context, apply func(*clusterapi.TableUpdate)) {
+	var seen uint64 // newest epoch handed to apply
+	next := 0
+	for ctx.Err() == nil {
+		pause := time.Duration(0)
+		switch {
+		case !c.acked.Load():
+			pause = c.beatInterval() // no table before the boot is acknowledged
+		default:
+			addr := c.watchLeader.Load()
+			if addr == nil || *addr == "" {
+				a := c.addrs[next%len(c.addrs)]
+				addr = &a
+			}
+			after := max(seen, c.d.node.Table().Epoch)
+			u, err := c.watcher.To([]string{*addr}).NextTable(ctx, after, tableWait)
+			var se *clusterapi.StatusError
+			switch {
+			case err == nil && u.Table != nil && u.Table.Epoch > after:
+				seen = u.Table.Epoch
+				apply(u)
+			case err == nil:
+			case ctx.Err() != nil:
+				return
+			case errors.As(err, &se) && se.Code == http.StatusNotFound:
+				pause = 30 * time.Second
+				next++
+			default:
+				pause = c.beatInterval()
+				next++
+				c.watchLeader.CompareAndSwap(addr, nil)
+			}
+		}
+		if pause > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+		}
 	}
 }
 
@@ -296,6 +386,10 @@ func (c *cluster) send(ctx context.Context, req *clusterapi.HeartbeatRequest) (*
 				c.leader = r.Leader
 			} else if c.leader == a {
 				c.leader = ""
+			}
+			if l := c.watchLeader.Load(); l == nil || *l != c.leader {
+				leader := c.leader
+				c.watchLeader.Store(&leader)
 			}
 			return r, nil
 		}

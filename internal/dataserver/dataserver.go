@@ -133,6 +133,9 @@ type DataServer struct {
 	trk           *tracking.Table // client-side caching: told of removals by expiry and eviction
 	cluster       *cluster        // nil outside cluster mode
 	bg            sync.WaitGroup
+	// moveNews wakes the heartbeat loop: replication has news for the
+	// config servers' migration scheduler (buffered, one slot).
+	moveNews chan struct{}
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -219,9 +222,16 @@ func Start(ctx context.Context, opts Options) (*DataServer, error) {
 		if secret == "" {
 			secret = opts.RequirePass
 		}
+		d.moveNews = make(chan struct{}, 1)
 		repl = replication.New(replication.Options{
 			Self: id, Secret: secret, Lease: opts.Lease, LogBytes: opts.ReplLog, MoveRate: opts.MoveRate,
 			SourceAddr: opts.SourceAddr, TLS: opts.TLSClient, Logger: opts.Logger, Watcher: trk,
+			MoveNews: func() {
+				select {
+				case d.moveNews <- struct{}{}:
+				default:
+				}
+			},
 		})
 	}
 	reg := namespace.NewRegistry(func(id uint16) engine.Engine {

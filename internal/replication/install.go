@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"granary/internal/routing"
+	"granary/internal/yield"
 )
 
 // Install takes a new routing table: buckets this node no longer holds are
@@ -46,8 +47,15 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	wants := map[string]*want{}
 	gates := map[string]*Gate{}
 	primaries := map[string]bool{}
+	handing := false // this node hands a bucket over
+	var y yield.Budget
 
 	for b := range t.Replicas {
+		if b%256 == 0 {
+			// A data server may run on one core (--procs 1): a table
+			// change must not hold its clients up.
+			y.Check()
+		}
 		bs := &r.b[b]
 		reps := t.Replicas[b]
 		idx := -1
@@ -122,6 +130,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			// Handing the bucket over: hold every command of it (TRYAGAIN)
 			// while the links bring the other copies level; the links go on.
 			sv.Role[b] = RoleHandover
+			handing = true
 		} else {
 			sv.Role[b] = RolePrimary
 		}
@@ -210,6 +219,10 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		}
 	}
 	r.wake()
+	if handing {
+		// The copies may be level already (no write since the freeze).
+		r.moveNews()
+	}
 	return sv
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"granary/internal/engine"
 	"granary/internal/routing"
+	"granary/internal/yield"
 )
 
 // batchBytes bounds the records of one frame.
@@ -479,7 +480,11 @@ func (s *sender) snapshot(b uint16) error {
 	binary.BigEndian.PutUint64(begin[10:], term)
 
 	var frames [][]byte
-	cur := make([]byte, 10, batchBytes+1024)
+	// Small to start with, as most buckets of a large table are small: a
+	// frame of batchBytes per bucket would cost its clearing and GC work.
+	// Past smallFrame, one move to a full-size frame.
+	const smallFrame = 16 << 10
+	cur := make([]byte, 10, smallFrame)
 	binary.BigEndian.PutUint16(cur[8:], b)
 	now := time.Now().UnixMilli()
 	bs.mu.Lock()
@@ -498,6 +503,9 @@ func (s *sender) snapshot(b uint16) error {
 		func() {
 			inner(ns.Engine).ScanBucket(b, now, func(key []byte, it *engine.Item) bool {
 				rec := record{kind: recPut, ns: ns.ID, bucket: b, key: key, item: *it}
+				if len(cur) >= smallFrame*3/4 && cap(cur) < batchBytes {
+					cur = append(make([]byte, 0, batchBytes+1024), cur...)
+				}
 				cur = rec.appendTo(cur)
 				if len(cur) >= batchBytes {
 					frames = append(frames, cur)
@@ -658,7 +666,7 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 			s.mu.Lock()
 			i := 0
 			cur := r.cur.Load()
-			advanced := false
+			advanced, news := false, false
 			for ; i < len(s.wait) && s.wait[i].seq <= seq; i++ {
 				f := &s.wait[i]
 				for _, x := range f.lsns {
@@ -669,9 +677,13 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 					if r.recompute(cur, x.b) {
 						advanced = true
 					}
+					if cur.t.Frozen[x.b] && x.lsn >= r.b[x.b].lsn.Load() {
+						news = true // a copy of a bucket handed over is level
+					}
 				}
 				for _, b := range f.caught {
 					l.caught[b].Store(true)
+					news = true
 				}
 				if f.pos > l.ackedPos.Load() {
 					l.ackedPos.Store(f.pos)
@@ -681,6 +693,9 @@ func (l *link) readAcks(br *bufio.Reader, s *sender) error {
 			s.mu.Unlock()
 			if advanced {
 				r.signal()
+			}
+			if news {
+				r.moveNews()
 			}
 		case fReject:
 			r.stats.Rejected.Add(1)
@@ -735,6 +750,7 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 	rate := r.opts.MoveRate
 	slices.Sort(added)
 	cur := r.cur.Load()
+	var y yield.Budget
 	for _, b := range added {
 		if rate > 0 && s.movePaced(rate) {
 			// Over the budget: let the stream run, go on at a later turn.
@@ -766,6 +782,9 @@ func (s *sender) adjust(terms map[uint16]uint64, inSet []bool) (bool, error) {
 		}
 		s.moveSent += s.sent - before
 		r.stats.MoveBytes.Add(uint64(s.sent - before))
+		// Snapshots of many buckets may all fit the socket's buffers:
+		// on one core (--procs 1), clients must get their turn.
+		y.Check()
 		terms[b] = want[b]
 		inSet[b] = true
 		if err := s.maybePing(); err != nil {

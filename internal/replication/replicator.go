@@ -55,6 +55,12 @@ type Options struct {
 	// Watcher, if set, learns of the keys this node's copies change as a
 	// secondary and of the buckets it drops (client-side caching).
 	Watcher Watcher
+	// MoveNews, if set, is called when a migration step may be ready for
+	// the config servers (a learner caught up, the copies of a bucket
+	// this node hands over level with it), so that the data server reports
+	// at once instead of with its next heartbeat: a handover holds the
+	// bucket's commands until the next table. It must not block.
+	MoveNews func()
 }
 
 // Watcher learns of changes that reach the engines without a command:
@@ -344,6 +350,13 @@ func (r *Replicator) Settle(p []Pending, leaseUntil int64) bool {
 }
 
 // signal wakes Settle's waiters, if any (after a commit advanced).
+// moveNews tells Options.MoveNews, if set.
+func (r *Replicator) moveNews() {
+	if f := r.opts.MoveNews; f != nil {
+		f()
+	}
+}
+
 func (r *Replicator) signal() {
 	if r.waiting.Load() != 0 {
 		r.wake()
