@@ -39,6 +39,10 @@ func (s *Server) observe(ctx context.Context, ch <-chan raft.Observation) {
 	}
 }
 
+// kickGap is the least time between two runs of the leader's duties that
+// kicks start.
+const kickGap = 25 * time.Millisecond
+
 // run is the background loop: as leader it detects down nodes, builds the
 // first table and keeps the config-server records; as follower it makes
 // sure the leader recorded this server's addresses.
@@ -46,14 +50,25 @@ func (s *Server) run(ctx context.Context) {
 	defer s.wg.Done()
 	tick := time.NewTicker(max(10*time.Millisecond, min(s.opts.HeartbeatInterval, s.opts.DownTimeout/4, time.Second)))
 	defer tick.Stop()
-	var lastRegister time.Time
+	var lastRegister, last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-s.kick:
+			// Kicks (heartbeats with news, above all during a migration)
+			// come in bursts: one run takes in all that came within
+			// kickGap.
+			if wait := kickGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		last = time.Now()
 		st := s.raft.State()
 		switch {
 		case st == raft.Shutdown:

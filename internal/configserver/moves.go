@@ -3,6 +3,7 @@ package configserver
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
@@ -31,6 +32,12 @@ import (
 // primary or as learner): it paces the snapshot traffic and the buckets held
 // for handovers.
 const DefaultMovesPerNode = 128
+
+// stepGap is the least time between two migration steps. Every step is a
+// table that every data server and client installs, so steps take in what
+// became ready meanwhile; a bucket handed over waits for the next step
+// (its commands wait on its primary), so the gap is short.
+const stepGap = 250 * time.Millisecond
 
 // moveReports keeps the migration reports of a heartbeat (leader memory).
 func (s *Server) moveReports(req *clusterapi.HeartbeatRequest) {
@@ -79,6 +86,18 @@ func (s *Server) reportsOf(cur *routing.Table) map[uint16]map[string]clusterapi.
 func (s *Server) migrate() error {
 	plan := s.fsm.migrationPlan()
 	if plan == nil {
+		return nil
+	}
+	if wait := stepGap - time.Since(s.lastStep); wait > 0 {
+		if !s.stepDue {
+			s.stepDue = true
+			time.AfterFunc(wait, func() {
+				s.wmu.Lock()
+				s.stepDue = false
+				s.wmu.Unlock()
+				s.kickLoop()
+			})
+		}
 		return nil
 	}
 	cur, nodes := s.fsm.routingView()
@@ -245,6 +264,7 @@ func (s *Server) migrate() error {
 		if err := s.apply(&entry{Type: opTable, Table: &t, PrevEpoch: cur.Epoch}); err != nil {
 			return err
 		}
+		s.lastStep = time.Now()
 		s.log.Info("migration step", "epoch", t.Epoch, "started", started, "flipped", flipped, "frozen", frozen,
 			"handed_over", handed, "called_off", dropped, "buckets_left", pending)
 		s.moveSteps.Add(uint64(started + flipped + frozen + handed))
