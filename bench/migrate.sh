@@ -22,7 +22,9 @@
 #   VALUE      bytes per value [1024]
 #   RATE       probe operations per second [2000]
 #   BEFORE     seconds of probe before the move [15]
-#   MOVE_RATE  granary data --move-rate [0: unlimited]
+#   MOVE_RATE  granary data --move-rate [8mb per peer: 24 MB/s into the new
+#              node from the three; 0: unlimited, as fast as the machine goes,
+#              at the clients' expense]
 #   REDIS_PIPELINE  keys per MIGRATE of redis-cli --cluster rebalance [10]
 #   BEFORE_SLOW_MS  also record the probe's operations slower than this before
 #              the move (during the move: always, over 3 x p99 before) []
@@ -48,7 +50,7 @@ DATA_MB=${DATA_MB:-4096}
 VALUE=${VALUE:-1024}
 RATE=${RATE:-2000}
 BEFORE=${BEFORE:-15}
-MOVE_RATE=${MOVE_RATE:-0}
+MOVE_RATE=${MOVE_RATE:-8mb}
 REDIS_PIPELINE=${REDIS_PIPELINE:-10}
 CLUSTERS=${CLUSTERS:-redis granary}
 KEYS=$((DATA_MB * 1024 * 1024 / VALUE))
