@@ -45,7 +45,7 @@ func TestTablesArriveBetweenHeartbeats(t *testing.T) {
 	if _, err := api.DrainNode(ctx, ds2.Node().ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the drained node left with no bucket", func() bool {
+	waitFor(t, 2*time.Minute, "the drained node left with no bucket", func() bool {
 		st, err := api.Status(ctx)
 		if err != nil || st.Epoch < 2 {
 			return false
