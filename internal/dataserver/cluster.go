@@ -184,7 +184,8 @@ func newCluster(d *DataServer, opts Options, self routing.Node) *cluster {
 // committed, and replication's news for the migration scheduler (a bucket
 // ready for its next step) go out at once in an extra heartbeat: a bucket
 // handed over is held from one table to the next, so these two make the
-// hold a matter of milliseconds instead of heartbeat intervals.
+// hold last until the scheduler's next step (a fraction of a second)
+// instead of two or three heartbeat intervals.
 func (c *cluster) run(ctx context.Context) {
 	replies := make(chan *clusterapi.HeartbeatResponse, 1)
 	tables := make(chan *clusterapi.TableUpdate, 1)
