@@ -608,16 +608,22 @@ func (f *fsm) refreshRouting() {
 	}
 }
 
+// tableUpdateLocked returns a copy of the table with the nodes it lists.
+// Called with mu held.
+func (f *fsm) tableUpdateLocked() clusterapi.TableUpdate {
+	t := cloneTable(f.table)
+	return clusterapi.TableUpdate{Table: &t, Nodes: tableNodes(&t, f.nodeList())}
+}
+
 // nextTable returns the table, with the nodes it lists, once its epoch is
 // past epoch; nil when ctx ends first.
 func (f *fsm) nextTable(ctx context.Context, epoch uint64) *clusterapi.TableUpdate {
 	for {
 		f.mu.Lock()
 		if f.table.Epoch > epoch {
-			t := cloneTable(f.table)
-			u := &clusterapi.TableUpdate{Table: &t, Nodes: tableNodes(&t, f.nodeList())}
+			u := f.tableUpdateLocked()
 			f.mu.Unlock()
-			return u
+			return &u
 		}
 		if f.routed == nil {
 			f.routed = make(chan struct{})

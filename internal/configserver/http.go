@@ -295,9 +295,8 @@ func (s *Server) heartbeat(req *clusterapi.HeartbeatRequest, from string) (*clus
 		s.lmu.Unlock()
 	}
 	if req.Epoch < f.table.Epoch || firstEcho {
-		t := cloneTable(f.table)
-		out.Table = &t
-		out.Nodes = tableNodes(&t, f.nodeList())
+		u := f.tableUpdateLocked()
+		out.Table, out.Nodes = u.Table, u.Nodes
 	}
 	out.NSVersion = f.nsVersion
 	if req.NSVersion < f.nsVersion {
