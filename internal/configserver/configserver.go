@@ -181,6 +181,8 @@ type Server struct {
 	leaderChanges atomic.Uint64 // leader observations
 	kick          chan struct{}
 
+	// running ends when the server starts shutting down (cancel).
+	running   context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -387,7 +389,7 @@ func Start(ctx context.Context, opts Options) (s *Server, err error) {
 	// Serving.
 	s.initHTTP()
 	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.running, s.cancel = runCtx, cancel
 	obsCh := make(chan raft.Observation, 16)
 	s.obs = raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)

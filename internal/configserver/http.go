@@ -439,6 +439,9 @@ func (s *Server) handleNextTable(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), min(wait, maxTableWait))
 	defer cancel()
+	// A server shutting down answers at once: a long poll must not hold
+	// up its HTTP server's graceful shutdown.
+	defer context.AfterFunc(s.running, cancel)()
 	u := s.fsm.nextTable(ctx, after)
 	if u == nil {
 		u = &clusterapi.TableUpdate{}

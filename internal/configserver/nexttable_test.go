@@ -1,6 +1,7 @@
 package configserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -98,5 +99,34 @@ func TestNextTable(t *testing.T) {
 	var se *clusterapi.StatusError
 	if _, err := cl.To([]string{s.HTTPAddr()}).NextTable(ctx, 0, time.Second); errors.As(err, &se) {
 		t.Fatalf("a valid request refused: %v", err)
+	}
+}
+
+// A config server that shuts down answers its pending long polls (empty)
+// instead of leaving them to be cut when its HTTP server closes.
+func TestNextTableEndsAtShutdown(t *testing.T) {
+	s := startSingle(t, nil)
+	cl := clusterapi.NewClient([]string{s.HTTPAddr()})
+	type result struct {
+		u   *clusterapi.TableUpdate
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		u, err := cl.NextTable(context.Background(), 1000, 4*time.Second)
+		got <- result{u, err}
+	}()
+	eventually(t, 10*time.Second, "the long poll waiting", func() bool {
+		s.fsm.mu.RLock()
+		defer s.fsm.mu.RUnlock()
+		return s.fsm.routed != nil
+	})
+	s.Close()
+	r := <-got
+	if r.err != nil {
+		t.Fatalf("the long poll was cut at shutdown: %v", r.err)
+	}
+	if r.u.Table != nil {
+		t.Fatalf("a table for epoch 1000: %+v", r.u.Table.Epoch)
 	}
 }
