@@ -8,7 +8,6 @@ import (
 
 	"granary/internal/clusterapi"
 	"granary/internal/configserver"
-	"granary/internal/routing"
 )
 
 // Tables reach the data servers as soon as they are committed (the long
@@ -20,8 +19,7 @@ func TestTablesArriveBetweenHeartbeats(t *testing.T) {
 		Peers:   []configserver.Peer{{ID: "cs1", Raft: "127.0.0.1:0"}},
 		AutoAdd: true, Copies: 2, MinNodes: 3,
 		HeartbeatInterval: time.Minute, DownTimeout: 10 * time.Minute,
-		MovesPerNode: routing.Buckets, // few steps: the test is about their tables
-		Logger:       quiet(),
+		Logger: quiet(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -36,32 +34,8 @@ func TestTablesArriveBetweenHeartbeats(t *testing.T) {
 	ds1 := start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: t.TempDir()})
 	ds2 := start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: t.TempDir()})
 	ds3 := start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: t.TempDir()})
-	// The first table needs all three: those that heartbeated first learn
-	// it from the long poll.
+	// The first table needs all three: the two that heartbeated before
+	// the third was up, and will not again for a minute, learn it from the
+	// long poll.
 	waitServing(t, api, ds1, ds2, ds3)
-
-	// A drain plans a migration: every step is a new table, and the
-	// drained node's buckets go once it learns of each step in time.
-	if _, err := api.DrainNode(ctx, ds2.Node().ID); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 2*time.Minute, "the drained node left with no bucket", func() bool {
-		st, err := api.Status(ctx)
-		if err != nil || st.Epoch < 2 {
-			return false
-		}
-		tbl := ds2.Node().Table()
-		if tbl.Epoch != st.Epoch || ds1.Node().Table().Epoch != st.Epoch || ds3.Node().Table().Epoch != st.Epoch {
-			return false
-		}
-		x := indexOf(tbl, ds2.Node().ID)
-		for b := range tbl.Replicas {
-			for _, r := range tbl.Replicas[b] {
-				if r == x {
-					return false
-				}
-			}
-		}
-		return true
-	})
 }
