@@ -150,13 +150,24 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, clusterapi.Error{Error: err.Error()})
 }
 
-func decodeBody(r *http.Request, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+// Request body limits. A heartbeat carries a report per copy of each bucket
+// its node moves (about 100 bytes each): with every bucket in a move at once
+// (a moves-per-node setting of 16384) and five copies that is 8 MiB.
+const (
+	maxBody          = 1 << 20
+	maxHeartbeatBody = 16 << 20
+)
+
+func decodeBody(r *http.Request, v any) error { return decodeBodyMax(r, v, maxBody) }
+
+// decodeBodyMax decodes r's JSON body into v, refusing bodies over limit.
+func decodeBodyMax(r *http.Request, v any, limit int) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		return errf(http.StatusBadRequest, "reading the request: %v", err)
 	}
-	if len(data) > 1<<20 {
-		return errf(http.StatusRequestEntityTooLarge, "request body over 1 MiB")
+	if len(data) > limit {
+		return errf(http.StatusRequestEntityTooLarge, "request body over %d MiB", limit>>20)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return errf(http.StatusBadRequest, "bad JSON: %v", err)
@@ -168,7 +179,7 @@ func decodeBody(r *http.Request, v any) error {
 
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	var req clusterapi.HeartbeatRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeBodyMax(r, &req, maxHeartbeatBody); err != nil {
 		writeError(w, err)
 		return
 	}
