@@ -15,16 +15,17 @@ import (
 // dropped, buckets it newly leads without a predecessor are adopted, links
 // to secondaries are started, reset or stopped, and the serving view for
 // commands is returned. Tables arrive in epoch order from one goroutine.
+//
+// A migration commits a table every step and every data server installs
+// each, so a bucket whose layout did not change keeps what the previous
+// install computed for it (its role, gate and fence) and costs a few
+// comparisons: a step costs what it changes, not the 16384 buckets.
 func (r *Replicator) Install(t *routing.Table) *Serving {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	prev := r.cur.Load()
-	self := -1
-	for i, n := range t.Nodes {
-		if n.ID == r.opts.Self {
-			self = i
-		}
-	}
+	prevSv := r.serving
+	self := slices.IndexFunc(t.Nodes, func(n routing.Node) bool { return n.ID == r.opts.Self })
 	next := &install{t: t, self: self}
 	sv := &Serving{}
 	// From here on no peer gets a lease from a table older than t, and the
@@ -37,16 +38,14 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	now := Mono()
 	pos := r.log.endPos()
 	nss := r.namespaces()
+	same := prevSv != nil && sameNodes(prev.t.Nodes, t.Nodes)
 
-	// Per peer: the buckets it is a secondary of under this node, with
-	// their terms, to tell whether its link must start over.
-	type want struct {
-		buckets []uint16
-		terms   []uint64
-	}
-	wants := map[string]*want{}
+	// Per peer (by index in t.Nodes): the buckets it is a secondary or a
+	// learner of under this node, with their terms, to tell whether its
+	// link must start over.
+	wants := make([]want, len(t.Nodes))
+	isPrimary := make([]bool, len(t.Nodes)) // of a bucket this node is a secondary of
 	gates := map[string]*Gate{}
-	primaries := map[string]bool{}
 	handing := false // this node hands a bucket over
 	var y yield.Budget
 
@@ -56,8 +55,17 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			// change must not hold its clients up.
 			y.Check()
 		}
-		bs := &r.b[b]
 		reps := t.Replicas[b]
+		if same && sameBucket(prev.t, t, b) && r.keep(prev, prevSv, next, sv, uint16(b)) {
+			if next.lead[b] != 0 {
+				addWants(wants, reps[1:], t.Learners[b], uint16(b), t.Terms[b])
+				handing = handing || t.Frozen[b]
+			} else if sv.Role[b] == RoleReplica {
+				isPrimary[reps[0]] = true
+			}
+			continue
+		}
+		bs := &r.b[b]
 		idx := -1
 		if self >= 0 {
 			idx = slices.Index(reps, self)
@@ -120,7 +128,7 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			continue
 		case idx > 0:
 			sv.Role[b] = RoleReplica
-			primaries[t.Nodes[reps[0]].ID] = true
+			isPrimary[reps[0]] = true
 			continue
 		case !held:
 			sv.Role[b] = RoleBlocked
@@ -147,24 +155,20 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 				from = g + r.lease + r.margin()
 			}
 		}
-		var key strings.Builder
-		key.WriteString(strconv.FormatInt(from, 10))
-		for i, x := range slices.Concat(reps[1:], t.Learners[b]) {
-			id := t.Nodes[x].ID
-			if i < len(reps)-1 {
-				// Secondaries hold the gate; learners have no say in it.
-				key.WriteString("," + id)
-			}
-			w := wants[id]
-			if w == nil {
-				w = &want{}
-				wants[id] = w
-			}
-			w.buckets = append(w.buckets, uint16(b))
-			w.terms = append(w.terms, term)
+		// A fence this node set when it took the bucket over runs on
+		// whatever tables follow it.
+		if prevSv != nil && prev.lead[b] != 0 && prevSv.Gate[b] != nil {
+			from = max(from, prevSv.Gate[b].From)
 		}
+		addWants(wants, reps[1:], t.Learners[b], uint16(b), term)
 		if len(reps) == 1 && from <= now {
 			continue // no secondary, no fence: nothing to wait for
+		}
+		var key strings.Builder
+		key.WriteString(strconv.FormatInt(from, 10))
+		for _, x := range reps[1:] {
+			// Secondaries hold the gate; learners have no say in it.
+			key.WriteString("," + t.Nodes[x].ID)
 		}
 		g := gates[key.String()]
 		if g == nil {
@@ -176,43 +180,70 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 	}
 
 	// Links: keep, reset or start one per wanted peer; stop the rest.
-	for id, w := range wants {
-		x := slices.IndexFunc(t.Nodes, func(n routing.Node) bool { return n.ID == id })
-		addr := nodeAddr(t.Nodes[x])
+	linkOf := make([]*link, len(t.Nodes))
+	wanted := map[string]bool{}
+	for x, w := range wants {
+		if len(w.buckets) == 0 {
+			continue
+		}
+		id := t.Nodes[x].ID
+		wanted[id] = true
 		l := r.links[id]
 		if l == nil {
 			l = newLink(r, id)
 			r.links[id] = l
 		}
-		l.configure(addr, w.buckets, w.terms, t.Epoch)
+		l.configure(nodeAddr(t.Nodes[x]), w.buckets, w.terms, t.Epoch)
+		linkOf[x] = l
 	}
 	for id, l := range r.links {
-		if wants[id] == nil {
+		if !wanted[id] {
 			l.stop()
 			delete(r.links, id)
 		}
 	}
 	for b := range t.Replicas {
-		if next.lead[b] == 0 {
-			continue
-		}
-		for _, x := range t.Replicas[b][1:] {
-			next.secs[b] = append(next.secs[b], r.links[t.Nodes[x].ID])
+		switch {
+		case next.lead[b] == 0:
+		case same && prev.lead[b] != 0 && slices.Equal(prev.t.Replicas[b], t.Replicas[b]):
+			// The same secondaries: the same links (a link is only
+			// stopped when no bucket wants its peer).
+			next.secs[b] = prev.secs[b]
+		default:
+			for _, x := range t.Replicas[b][1:] {
+				next.secs[b] = append(next.secs[b], linkOf[x])
+			}
 		}
 	}
-	// Gates: their peers' links, and the leases those hold now.
-	list := make([]*Gate, 0, len(gates))
+	// Gates: their peers' links, and the leases those hold now. A gate
+	// kept from the previous install keeps its links (see above).
 	for key, g := range gates {
 		for _, id := range strings.Split(key, ",")[1:] {
 			g.peers = append(g.peers, r.links[id])
 		}
-		g.refresh()
-		list = append(list, g)
+	}
+	list := make([]*Gate, 0, len(gates))
+	seen := map[*Gate]bool{}
+	var last *Gate
+	for _, g := range sv.Gate {
+		if g != nil && g != last && !seen[g] {
+			seen[g] = true
+			g.refresh()
+			list = append(list, g)
+		}
+		last = g
 	}
 	r.gates.Store(&list)
+	primaries := map[string]bool{}
+	for x, p := range isPrimary {
+		if p {
+			primaries[t.Nodes[x].ID] = true
+		}
+	}
 	r.primaries = primaries
 	r.epoch.Store(t.Epoch)
 	r.cur.Store(next)
+	r.serving = sv
 	for b := range t.Replicas {
 		if next.lead[b] != 0 {
 			r.recompute(next, uint16(b))
@@ -224,6 +255,57 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 		r.moveNews()
 	}
 	return sv
+}
+
+// want is what a link streams: buckets in ascending order, with their terms.
+type want struct {
+	buckets []uint16
+	terms   []uint64
+}
+
+// addWants adds bucket b (in term) to the wants of its secondaries and
+// learners.
+func addWants(wants []want, secs, learners []int, b uint16, term uint64) {
+	for _, list := range [][]int{secs, learners} {
+		for _, x := range list {
+			wants[x].buckets = append(wants[x].buckets, b)
+			wants[x].terms = append(wants[x].terms, term)
+		}
+	}
+}
+
+// keep gives bucket b, whose layout t does not change, the role and gate
+// the previous install gave it. It reports false when that does not hold:
+// the bucket's data changed state (a primary got its copy since), and the
+// bucket must be installed afresh.
+func (r *Replicator) keep(prev *install, prevSv *Serving, next *install, sv *Serving, b uint16) bool {
+	role := prevSv.Role[b]
+	switch role {
+	case RolePrimary, RoleHandover:
+		if prev.lead[b] == 0 || !r.b[b].heldA.Load() {
+			return false
+		}
+		next.lead[b] = prev.lead[b]
+		sv.Gate[b] = prevSv.Gate[b]
+	case RoleBlocked:
+		if r.b[b].heldA.Load() {
+			return false // caught up meanwhile: it leads now
+		}
+	}
+	sv.Role[b] = role
+	return true
+}
+
+// sameNodes reports whether two tables list the same nodes at the same
+// addresses in the same order (bucket layouts then compare by index).
+func sameNodes(a, b []routing.Node) bool {
+	return slices.EqualFunc(a, b, func(x, y routing.Node) bool { return x.ID == y.ID && x.Host == y.Host && x.Port == y.Port })
+}
+
+// sameBucket reports whether bucket b has the same layout in tables a and b.
+func sameBucket(a, t *routing.Table, b int) bool {
+	return a.Terms[b] == t.Terms[b] && a.Frozen[b] == t.Frozen[b] && a.Handed[b] == t.Handed[b] &&
+		slices.Equal(a.Replicas[b], t.Replicas[b]) && slices.Equal(a.Learners[b], t.Learners[b])
 }
 
 // servingRole classes a node's index in a bucket's replica list: not a

@@ -268,6 +268,12 @@ func TestFailoverFencesOldPrimary(t *testing.T) {
 	if sv.Role[1] != RolePrimary || sv.Gate[1] == nil || sv.Gate[1].From < before+fence || sv.Gate[1].From > after+fence {
 		t.Fatalf("new primary not fenced until its last grant (%d..%d) + lease + margin: role %v gate %+v", before, after, sv.Role[1], sv.Gate[1])
 	}
+	// A table that follows within the fence (a copy being restored, a
+	// migration step) keeps it: the old primary's lease runs all the same.
+	three := table(3, 2, []*node{a, b}, 1)
+	if sv := b.r.Install(three); sv.Gate[1] == nil || sv.Gate[1].From < before+fence {
+		t.Fatalf("the next table dropped the fence (%d..): gate %+v", before+fence, sv.Gate[1])
+	}
 	// a's write in term 1 is refused by b: never committed.
 	p := set(t, a, 0, 1, "k", "lost")
 	if a.r.Settle(p, 0) {

@@ -163,6 +163,8 @@ type Replicator struct {
 	primaries map[string]bool
 	gates     atomic.Pointer[[]*Gate]
 	epoch     atomic.Uint64
+	// serving is the view the last Install returned (under mu).
+	serving *Serving
 
 	cmu     sync.Mutex
 	cch     chan struct{} // closed when a commit advances or the table changes
