@@ -44,13 +44,17 @@ type link struct {
 	// peerEpoch is the table epoch the peer held at its last pong.
 	peerEpoch atomic.Uint64
 
-	mu     sync.Mutex
-	addr   string
-	terms  map[uint16]uint64 // the buckets to stream, with their primary terms
-	epoch  uint64            // of the table the configuration comes from
-	kick   chan struct{}     // reconnect with the new configuration
-	grow   chan struct{}     // buckets were added or removed: adjust in the session
-	cancel context.CancelFunc
+	mu    sync.Mutex
+	addr  string
+	terms map[uint16]uint64 // the buckets to stream, with their primary terms
+	// list and listTerms are the buckets (ascending) and terms of the last
+	// configure: an unchanged configuration is found without a map.
+	list      []uint16
+	listTerms []uint64
+	epoch     uint64        // of the table the configuration comes from
+	kick      chan struct{} // reconnect with the new configuration
+	grow      chan struct{} // buckets were added or removed: adjust in the session
+	cancel    context.CancelFunc
 
 	resync resyncQueue // buckets to send again as snapshots (repairs)
 }
@@ -69,6 +73,15 @@ func newLink(r *Replicator, peer string) *link {
 // learner's bucket at every step: reconnecting would hold up the leases of
 // every bucket the link carries).
 func (l *link) configure(addr string, buckets []uint16, terms []uint64, epoch uint64) {
+	l.mu.Lock()
+	if addr == l.addr && slices.Equal(buckets, l.list) && slices.Equal(terms, l.listTerms) {
+		// The usual case in a migration step: nothing for this link.
+		l.epoch = epoch
+		l.mu.Unlock()
+		return
+	}
+	l.list, l.listTerms = buckets, terms
+	l.mu.Unlock()
 	m := make(map[uint16]uint64, len(buckets))
 	for i, b := range buckets {
 		m[b] = terms[i]
