@@ -153,15 +153,23 @@ func (s *Server) migrate() error {
 			}
 		}
 	}
+	// The plan's node indices in cur (-1: not in it), to find the buckets
+	// that are where the plan wants them without building their id lists:
+	// the scheduler runs on every report, most buckets are done.
+	inCur := make([]int, len(plan.Nodes))
+	for x, n := range plan.Nodes {
+		inCur[x] = slices.IndexFunc(cur.Nodes, func(c routing.Node) bool { return c.ID == n.ID })
+	}
 	var started, flipped, frozen, handed, dropped int
 	pending := 0
 	for _, b := range order {
+		if len(plan.Replicas[b]) == 0 || len(cur.Learners[b]) == 0 && !cur.Frozen[b] &&
+			slices.EqualFunc(cur.Replicas[b], plan.Replicas[b], func(c, p int) bool { return c == inCur[p] }) {
+			continue
+		}
 		have := nodeIDs(cur, cur.Replicas[b])
 		want := nodeIDs(plan, plan.Replicas[b])
 		learners := nodeIDs(cur, cur.Learners[b])
-		if len(want) == 0 || slices.Equal(have, want) && len(learners) == 0 && !cur.Frozen[b] {
-			continue
-		}
 		pending++
 		if len(have) == 0 || !alive(have[0]) {
 			continue // unserved, or failing over: nothing to move from now
