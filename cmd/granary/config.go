@@ -99,6 +99,7 @@ server restarted on the same --dir rejoins its group and ignores --peers.`,
 	f.StringVar(&o.RESP, "listen", "127.0.0.1:5198", "RESP address: CLUSTER SLOTS/SHARDS/NODES for cluster clients")
 	f.StringVar(&peers, "peers", "", "initial voters, id=raft-address,... the same on every initial member (empty: bootstrap alone)")
 	f.BoolVar(&join, "join", false, "bootstrap nothing: wait to be added to a running group ('granary ctl config-server add')")
+	f.BoolVar(&o.Pprof, "pprof", false, "serve the Go profiler under /debug/pprof/ on the HTTP API address")
 	f.BoolVar(&o.AutoAdd, "auto-add", false, "let any data server that heartbeats join, without 'granary ctl node add'")
 	f.IntVar(&o.Copies, "copies", 2, "replicas of each bucket, primary included (taken when the group is first bootstrapped)")
 	f.IntVar(&o.MinNodes, "min-nodes", 1, "data servers that must be up before the first table is built (taken when the group is first bootstrapped)")

@@ -110,6 +110,8 @@ type Options struct {
 	// MovesPerNode bounds the buckets a node takes part in moving at once,
 	// as primary or as target (default DefaultMovesPerNode).
 	MovesPerNode int
+	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP address.
+	Pprof bool
 
 	// TLS, when set, makes every port (Raft, HTTP API, RESP) speak TLS
 	// only, with this configuration. TLSClient is then the configuration of
