@@ -35,8 +35,9 @@ const DefaultMovesPerNode = 128
 
 // stepGap is the least time between two migration steps. Every step is a
 // table that every data server and client installs, so steps take in what
-// became ready meanwhile; a bucket handed over waits for the next step
-// (its commands wait on its primary), so the gap is short.
+// became ready meanwhile. Handovers do not wait for it: a frozen bucket's
+// commands wait on its primary until its step, so a bucket ready to hand
+// over goes at once (kicks within kickGap share a step).
 const stepGap = 250 * time.Millisecond
 
 // moveReports keeps the migration reports of a heartbeat (leader memory).
@@ -88,7 +89,11 @@ func (s *Server) migrate() error {
 	if plan == nil {
 		return nil
 	}
+	// Within the gap only handovers go ahead: a frozen bucket's commands
+	// wait for its step, every other move can wait for the next one.
+	handoversOnly := false
 	if wait := stepGap - time.Since(s.lastStep); wait > 0 {
+		handoversOnly = true
 		if !s.stepDue {
 			s.stepDue = true
 			time.AfterFunc(wait, func() {
@@ -98,7 +103,6 @@ func (s *Server) migrate() error {
 				s.kickLoop()
 			})
 		}
-		return nil
 	}
 	cur, nodes := s.fsm.routingView()
 	state := map[string]clusterapi.NodeState{}
@@ -173,6 +177,9 @@ func (s *Server) migrate() error {
 		pending++
 		if len(have) == 0 || !alive(have[0]) {
 			continue // unserved, or failing over: nothing to move from now
+		}
+		if handoversOnly && !cur.Frozen[b] {
+			continue
 		}
 		primary := have[0]
 		rep := reports[b]
@@ -272,13 +279,15 @@ func (s *Server) migrate() error {
 		if err := s.apply(&entry{Type: opTable, Table: &t, PrevEpoch: cur.Epoch}); err != nil {
 			return err
 		}
-		s.lastStep = time.Now()
+		if !handoversOnly {
+			s.lastStep = time.Now()
+		}
 		s.log.Info("migration step", "epoch", t.Epoch, "started", started, "flipped", flipped, "frozen", frozen,
 			"handed_over", handed, "called_off", dropped, "buckets_left", pending)
 		s.moveSteps.Add(uint64(started + flipped + frozen + handed))
 		return nil
 	}
-	if pending == 0 {
+	if pending == 0 && !handoversOnly {
 		if err := s.apply(&entry{Type: opPlan}); err != nil {
 			return err
 		}
