@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -114,8 +115,11 @@ type fsm struct {
 	// a temporary failure may need only a log replay).
 	former map[string]*bucketSet
 	// plan is the layout migration moves the table to (nil: none).
-	plan    *clusterapi.Table
-	applied uint64 // index of the last entry applied
+	plan *clusterapi.Table
+	// planView caches plan as a routing table (the scheduler reads it on
+	// every report): plan is replaced, never changed in place.
+	planView atomic.Pointer[planView]
+	applied  uint64 // index of the last entry applied
 }
 
 func newFSM(log *slog.Logger, publish func(*routing.Table)) *fsm {
@@ -688,11 +692,21 @@ func (f *fsm) migrationPlan() *routing.Table {
 	if f.plan == nil {
 		return nil
 	}
+	if v := f.planView.Load(); v != nil && v.of == f.plan {
+		return v.t
+	}
 	t, err := clusterapi.ToRouting(f.plan, nil)
 	if err != nil {
 		return nil
 	}
+	f.planView.Store(&planView{of: f.plan, t: t})
 	return t
+}
+
+// planView is a plan converted for the scheduler (not to be changed).
+type planView struct {
+	of *clusterapi.Table
+	t  *routing.Table
 }
 
 func cloneTable(t clusterapi.Table) clusterapi.Table {
