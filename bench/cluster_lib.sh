@@ -151,9 +151,10 @@ start_granary_config() {
   for _ in 1 2 3 4 5; do
     raft=$(free_port) http=$(free_port) resp=$(free_port) || die "no free port"
     dir=$WORKDIR/granary-config-$resp
+    # shellcheck disable=SC2086 # GRANARY_CONFIG_ARGS is a list of flags
     if launch "$_name config server" "$resp" "$dir.log" "$GRANARY_BIN" config --id cfg1 --dir "$dir" \
       --raft "127.0.0.1:$raft" --http "127.0.0.1:$http" --listen "127.0.0.1:$resp" \
-      --copies "$copies" --min-nodes 3 --auto-add; then
+      --copies "$copies" --min-nodes 3 --auto-add $GRANARY_CONFIG_ARGS; then
       declare -g "${p}_CFG_PID=$LAUNCHED_PID" "${p}_CFG_RESP=$resp" "${p}_CFG_HTTP=127.0.0.1:$http" "${p}_CFG_LOG=$dir.log"
       add_proc "$p" "$LAUNCHED_PID" "$dir.log" "$_name config"
       log "$_name config server pid $LAUNCHED_PID: RESP 127.0.0.1:$resp, API 127.0.0.1:$http"

@@ -17,6 +17,8 @@ REDIS_CLI=${REDIS_CLI:-redis-cli}
 GRANARY_PROCS=${GRANARY_PROCS:-1}
 # Extra flags for the servers, e.g. GRANARY_ARGS="--maxmemory 4gb".
 GRANARY_ARGS=${GRANARY_ARGS:-}
+# Extra flags for the config servers of the cluster scripts, e.g. --pprof.
+GRANARY_CONFIG_ARGS=${GRANARY_CONFIG_ARGS:-}
 REDIS_ARGS=${REDIS_ARGS:-}
 # Seconds to wait for a server to answer PING after starting it.
 START_TIMEOUT=${START_TIMEOUT:-20}
