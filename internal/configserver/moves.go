@@ -204,6 +204,16 @@ func (s *Server) migrate() error {
 		}
 
 		switch {
+		case cur.Frozen[b] && (slices.ContainsFunc(learners, func(id string) bool { return state[id] != clusterapi.NodeUp }) ||
+			len(learners) == 0 && to != "" && from == primary):
+			// The target went away (down, or dropped from the table as
+			// down) before the handover: call it off, the primary serves
+			// again and keeps its copies. Handing over to a secondary
+			// instead would drop the primary's copy the plan meant to
+			// replace with the target's.
+			nt.Frozen[b] = false
+			nt.Learners[b] = nil
+			dropped++
 		case cur.Frozen[b]:
 			// Hand over to the plan's primary when it is a copy, else to
 			// the first copy the plan keeps.

@@ -3,7 +3,9 @@ package configserver
 import (
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
+	"time"
 
 	"granary/internal/clusterapi"
 	"granary/internal/routing"
@@ -96,5 +98,39 @@ func TestIdealFraction(t *testing.T) {
 		if got := idealFraction(cur, tc.states); got < tc.want-0.001 || got > tc.want+0.001 {
 			t.Errorf("%s: %.4f, want %.4f", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A handover whose target goes down while the bucket is frozen is called
+// off: the primary serves again with the copies it had, instead of the
+// bucket waiting on a dead node or going to a secondary with one copy.
+func TestHandoverCalledOffWhenTargetDown(t *testing.T) {
+	s := startSingle(t, func(o *Options) { o.MinNodes = 10; o.Copies = 2; o.DownTimeout = time.Hour })
+	nodes := []string{nodeID(1), nodeID(2), nodeID(3)}
+	all := func(r clusterapi.Range) clusterapi.Range { r.First, r.Last = 0, routing.Buckets-1; return r }
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	apply := func(e entry) {
+		t.Helper()
+		if err := s.apply(&e); err != nil {
+			t.Fatalf("%s: %v", e.Type, err)
+		}
+	}
+	for _, id := range nodes {
+		apply(entry{Type: opNodeAdd, Node: &clusterapi.Node{ID: id}})
+		apply(entry{Type: opNodeUp, Node: &clusterapi.Node{ID: id, Addr: "127.0.0.1:1"}})
+	}
+	apply(entry{Type: opTable, Table: &clusterapi.Table{Epoch: 1, Nodes: nodes, Ranges: []clusterapi.Range{all(clusterapi.Range{Replicas: []int{0, 1}})}}})
+	apply(entry{Type: opPlan, Table: &clusterapi.Table{Epoch: 1, Nodes: nodes, Ranges: []clusterapi.Range{all(clusterapi.Range{Replicas: []int{2, 1}})}}})
+	apply(entry{Type: opTable, PrevEpoch: 1, Table: &clusterapi.Table{Epoch: 2, Nodes: nodes,
+		Ranges: []clusterapi.Range{all(clusterapi.Range{Replicas: []int{0, 1}, Learners: []int{2}, Frozen: true})}}})
+	apply(entry{Type: opNodeDown, ID: nodeID(3)})
+	if err := s.migrate(); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.fsm.routingView()
+	if v.Frozen[7] || len(v.Learners[7]) > 0 || !slices.Equal(v.Replicas[7], []int{0, 1}) {
+		t.Fatalf("after the target went down: replicas %v learners %v frozen %v; want [0 1], none, not frozen",
+			v.Replicas[7], v.Learners[7], v.Frozen[7])
 	}
 }
