@@ -173,10 +173,10 @@ type Server struct {
 	// moves: node id → its last heartbeat's migration reports.
 	moves     map[string][]clusterapi.MoveReport
 	moveSteps atomic.Uint64
-	// lastStep is when the scheduler last committed a step, and stepDue
-	// whether a kick for the next one is set (both under wmu).
-	lastStep time.Time
-	stepDue  bool
+	// lastStep is when the scheduler last committed a step, lastTable a
+	// step or a handover, and kickAt when a kick for the next one is set
+	// (all under wmu).
+	lastStep, lastTable, kickAt time.Time
 
 	heartbeats    atomic.Uint64 // handled here as leader
 	forwarded     atomic.Uint64 // forwarded to the leader

@@ -35,10 +35,31 @@ const DefaultMovesPerNode = 128
 
 // stepGap is the least time between two migration steps. Every step is a
 // table that every data server and client installs, so steps take in what
-// became ready meanwhile. Handovers do not wait for it: a frozen bucket's
-// commands wait on its primary until its step, so a bucket ready to hand
-// over goes at once (kicks within kickGap share a step).
+// became ready meanwhile. Handovers wait for handoverGap only: a frozen
+// bucket's commands wait on its primary until its step.
 const stepGap = 250 * time.Millisecond
+
+// handoverGap is the least time between two migration steps that only hand
+// buckets over.
+const handoverGap = 100 * time.Millisecond
+
+// kickIn has the leader's loop run again after d, unless a run is due
+// sooner already. Called with wmu held.
+func (s *Server) kickIn(d time.Duration) {
+	at := time.Now().Add(d)
+	if !s.kickAt.IsZero() && !s.kickAt.After(at) {
+		return
+	}
+	s.kickAt = at
+	time.AfterFunc(d, func() {
+		s.wmu.Lock()
+		if !s.kickAt.After(time.Now()) {
+			s.kickAt = time.Time{}
+		}
+		s.wmu.Unlock()
+		s.kickLoop()
+	})
+}
 
 // moveReports keeps the migration reports of a heartbeat (leader memory).
 func (s *Server) moveReports(req *clusterapi.HeartbeatRequest) {
@@ -91,17 +112,15 @@ func (s *Server) migrate() error {
 	}
 	// Within the gap only handovers go ahead: a frozen bucket's commands
 	// wait for its step, every other move can wait for the next one.
+	// Handovers still come at most every handoverGap, so that those
+	// ready at about the same time share a table.
 	handoversOnly := false
 	if wait := stepGap - time.Since(s.lastStep); wait > 0 {
 		handoversOnly = true
-		if !s.stepDue {
-			s.stepDue = true
-			time.AfterFunc(wait, func() {
-				s.wmu.Lock()
-				s.stepDue = false
-				s.wmu.Unlock()
-				s.kickLoop()
-			})
+		s.kickIn(wait)
+		if wait := handoverGap - time.Since(s.lastTable); wait > 0 {
+			s.kickIn(wait)
+			return nil
 		}
 	}
 	cur, nodes := s.fsm.routingView()
@@ -289,8 +308,9 @@ func (s *Server) migrate() error {
 		if err := s.apply(&entry{Type: opTable, Table: &t, PrevEpoch: cur.Epoch}); err != nil {
 			return err
 		}
+		s.lastTable = time.Now()
 		if !handoversOnly {
-			s.lastStep = time.Now()
+			s.lastStep = s.lastTable
 		}
 		s.log.Info("migration step", "epoch", t.Epoch, "started", started, "flipped", flipped, "frozen", frozen,
 			"handed_over", handed, "called_off", dropped, "buckets_left", pending)
