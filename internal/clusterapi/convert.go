@@ -25,39 +25,16 @@ func FromRouting(t *routing.Table) Table {
 // ToRouting builds a routing table from a table in transit and the nodes'
 // records (for their addresses and zones).
 func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
-	byID := make(map[string]Node, len(nodes))
-	for _, n := range nodes {
-		byID[n.ID] = n
+	if err := Check(t); err != nil {
+		return nil, err
 	}
-	rt := &routing.Table{Epoch: t.Epoch, Nodes: make([]routing.Node, len(t.Nodes))}
-	for i, id := range t.Nodes {
-		n := byID[id]
-		rn := routing.Node{ID: id, Zone: n.Zone, Fail: n.State == NodeDown}
-		if n.Addr != "" {
-			host, port, err := net.SplitHostPort(n.Addr)
-			if err != nil {
-				return nil, fmt.Errorf("node %s address %q: %w", id, n.Addr, err)
-			}
-			rn.Host = host
-			rn.Port, _ = strconv.Atoi(port)
-		}
-		rt.Nodes[i] = rn
+	rn, err := RoutingNodes(t.Nodes, nodes)
+	if err != nil {
+		return nil, err
 	}
+	rt := &routing.Table{Epoch: t.Epoch, Nodes: rn}
 	var y yield.Budget
 	for _, r := range t.Ranges {
-		if r.First < 0 || r.Last >= routing.Buckets || r.First > r.Last {
-			return nil, fmt.Errorf("bad bucket range %d-%d", r.First, r.Last)
-		}
-		for _, x := range append(slices.Clone(r.Replicas), r.Learners...) {
-			if x < 0 || x >= len(rt.Nodes) {
-				return nil, fmt.Errorf("bucket range %d-%d: replica index %d out of range", r.First, r.Last, x)
-			}
-		}
-		for _, x := range r.Learners {
-			if slices.Contains(r.Replicas, x) {
-				return nil, fmt.Errorf("bucket range %d-%d: node %d is both a replica and a learner", r.First, r.Last, x)
-			}
-		}
 		reps := append([]int(nil), r.Replicas...)
 		var learners []int
 		if len(r.Learners) > 0 {
@@ -75,4 +52,51 @@ func ToRouting(t *Table, nodes []Node) (*routing.Table, error) {
 		}
 	}
 	return rt, nil
+}
+
+// Check reports what makes t unusable as a routing table: a bucket range
+// out of bounds, or a replica or learner that is not one of its nodes.
+func Check(t *Table) error {
+	for _, r := range t.Ranges {
+		if r.First < 0 || r.Last >= routing.Buckets || r.First > r.Last {
+			return fmt.Errorf("bad bucket range %d-%d", r.First, r.Last)
+		}
+		for _, list := range [][]int{r.Replicas, r.Learners} {
+			for _, x := range list {
+				if x < 0 || x >= len(t.Nodes) {
+					return fmt.Errorf("bucket range %d-%d: replica index %d out of range", r.First, r.Last, x)
+				}
+			}
+		}
+		for _, x := range r.Learners {
+			if slices.Contains(r.Replicas, x) {
+				return fmt.Errorf("bucket range %d-%d: node %d is both a replica and a learner", r.First, r.Last, x)
+			}
+		}
+	}
+	return nil
+}
+
+// RoutingNodes returns the routing table's nodes for ids, with the
+// addresses, zones and states of their records (nodes).
+func RoutingNodes(ids []string, nodes []Node) ([]routing.Node, error) {
+	byID := make(map[string]Node, len(nodes))
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	out := make([]routing.Node, len(ids))
+	for i, id := range ids {
+		n := byID[id]
+		rn := routing.Node{ID: id, Zone: n.Zone, Fail: n.State == NodeDown}
+		if n.Addr != "" {
+			host, port, err := net.SplitHostPort(n.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("node %s address %q: %w", id, n.Addr, err)
+			}
+			rn.Host = host
+			rn.Port, _ = strconv.Atoi(port)
+		}
+		out[i] = rn
+	}
+	return out, nil
 }

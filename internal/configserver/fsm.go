@@ -156,11 +156,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 	epoch, usersVersion := f.table.Epoch, f.usersVersion
 	routingChanged, err := f.apply(&e)
 	f.applied = l.Index
+	var stamped *routing.Table
 	if err == nil && f.table.Epoch != epoch {
-		f.tableInstalled(f.rt, e.Type == opTable)
+		stamped = f.tableInstalled(f.rt, e.Type == opTable)
 	}
 	if routingChanged {
-		f.refreshRouting()
+		f.refreshRoutingFrom(stamped)
 	}
 	if f.usersVersion != usersVersion {
 		f.refreshUsers()
@@ -450,17 +451,18 @@ func (f *fsm) dropReplica(id string, lead int) bool {
 // prev (a bucket keeps its term while its primary stays the same node), so
 // every table the config servers commit fences deposed primaries, whoever
 // built it; and former holders are forgotten for the buckets that hold
-// them again or are back to their full copy count. Called with mu held;
-// deterministic.
+// them again or are back to their full copy count. It returns the table's
+// routing view, its nodes without their records (nil if it has none).
+// Called with mu held; deterministic.
 //
 // A bucket gets Handed only from a table entry (as the migration scheduler
 // commits) that changes its primary from a frozen one, and keeps it while
 // that primary's term lasts.
-func (f *fsm) tableInstalled(prev *routing.Table, handover bool) {
+func (f *fsm) tableInstalled(prev *routing.Table, handover bool) *routing.Table {
 	nt, err := clusterapi.ToRouting(&f.table, nil)
 	if err != nil { // checked before commit: not reachable
 		f.log.Error("config state: cannot stamp the table's terms", "epoch", f.table.Epoch, "err", err)
-		return
+		return nil
 	}
 	routing.StampTerms(prev, nt)
 	for b := range nt.Frozen {
@@ -497,6 +499,7 @@ func (f *fsm) tableInstalled(prev *routing.Table, handover bool) {
 		}
 	}
 	f.table = clusterapi.FromRouting(nt)
+	return nt
 }
 
 // formerOf returns a copy of the buckets node id formerly held (nil: none).
@@ -577,7 +580,7 @@ func (f *fsm) checkTable(t *clusterapi.Table, prev uint64, without string) error
 			return errf(http.StatusBadRequest, "table lists unknown node %s", id)
 		}
 	}
-	if _, err := clusterapi.ToRouting(t, nil); err != nil {
+	if err := clusterapi.Check(t); err != nil {
 		return errf(http.StatusBadRequest, "bad table: %v", err)
 	}
 	return nil
@@ -594,8 +597,20 @@ func (f *fsm) nsByName(name string) (clusterapi.Namespace, bool) {
 
 // refreshRouting recomputes the routing view and publishes it. Called with
 // mu held (publish only stores a pointer).
-func (f *fsm) refreshRouting() {
-	rt, err := clusterapi.ToRouting(&f.table, f.nodeList())
+func (f *fsm) refreshRouting() { f.refreshRoutingFrom(nil) }
+
+// refreshRoutingFrom is refreshRouting given the table's routing view
+// without the nodes' records (stamped: what tableInstalled made of it), or
+// nil: a table is converted once per entry, not for every step of it.
+func (f *fsm) refreshRoutingFrom(stamped *routing.Table) {
+	var rt *routing.Table
+	var err error
+	if stamped != nil {
+		rt = stamped
+		rt.Nodes, err = clusterapi.RoutingNodes(f.table.Nodes, f.nodeList())
+	} else {
+		rt, err = clusterapi.ToRouting(&f.table, f.nodeList())
+	}
 	if err != nil {
 		// Not reachable through the API (addresses and tables are checked
 		// before they are committed); keep serving the previous view.
