@@ -134,18 +134,27 @@ func (s *Server) migrate() error {
 	reports := s.reportsOf(cur)
 	limit := s.opts.MovesPerNode
 
-	nt := &routing.Table{Epoch: cur.Epoch + 1, Nodes: slices.Clone(cur.Nodes), Replicas: cur.Replicas,
-		Terms: cur.Terms, Learners: cur.Learners, Frozen: cur.Frozen}
+	// The next table, made at the first change: most runs change nothing,
+	// and a table is a megabyte to copy.
+	var nt *routing.Table
+	edit := func() *routing.Table {
+		if nt == nil {
+			nt = &routing.Table{Epoch: cur.Epoch + 1, Nodes: slices.Clone(cur.Nodes), Replicas: cur.Replicas,
+				Terms: cur.Terms, Learners: cur.Learners, Frozen: cur.Frozen}
+		}
+		return nt
+	}
 	index := map[string]int{}
-	for i, n := range nt.Nodes {
+	for i, n := range cur.Nodes {
 		index[n.ID] = i
 	}
 	idx := func(id string) int {
 		if i, ok := index[id]; ok {
 			return i
 		}
-		i := len(nt.Nodes)
-		nt.Nodes = append(nt.Nodes, routingNode(records[id]))
+		t := edit()
+		i := len(t.Nodes)
+		t.Nodes = append(t.Nodes, routingNode(records[id]))
 		index[id] = i
 		return i
 	}
@@ -230,8 +239,8 @@ func (s *Server) migrate() error {
 			// again and keeps its copies. Handing over to a secondary
 			// instead would drop the primary's copy the plan meant to
 			// replace with the target's.
-			nt.Frozen[b] = false
-			nt.Learners[b] = nil
+			edit().Frozen[b] = false
+			edit().Learners[b] = nil
 			dropped++
 		case cur.Frozen[b]:
 			// Hand over to the plan's primary when it is a copy, else to
@@ -253,15 +262,15 @@ func (s *Server) migrate() error {
 			}
 			members := slices.DeleteFunc(slices.Concat(have, learners), func(id string) bool { return id == from || id == next })
 			slices.SortStableFunc(members, func(x, y string) int { return rankIn(want, x) - rankIn(want, y) })
-			nt.Replicas[b] = toIdx(append([]string{next}, members...))
-			nt.Learners[b] = nil
-			nt.Frozen[b] = false
-			nt.Handed[b] = next != primary
+			edit().Replicas[b] = toIdx(append([]string{next}, members...))
+			edit().Learners[b] = nil
+			edit().Frozen[b] = false
+			edit().Handed[b] = next != primary
 			handed++
 		case len(learners) > 0:
 			l := learners[0]
 			if state[l] != clusterapi.NodeUp {
-				nt.Learners[b] = nil // it went away: the move starts again later
+				edit().Learners[b] = nil // it went away: the move starts again later
 				dropped++
 				continue
 			}
@@ -269,36 +278,36 @@ func (s *Server) migrate() error {
 				continue
 			}
 			if from == primary {
-				nt.Frozen[b] = true
+				edit().Frozen[b] = true
 				frozen++
 				continue
 			}
 			members := slices.DeleteFunc(slices.Clone(have), func(id string) bool { return id == from })
-			nt.Replicas[b] = toIdx(append(members, l))
-			nt.Learners[b] = nil
+			edit().Replicas[b] = toIdx(append(members, l))
+			edit().Learners[b] = nil
 			flipped++
 		case to != "":
 			if state[to] != clusterapi.NodeUp || active[primary] >= limit || active[to] >= limit {
 				continue
 			}
-			nt.Learners[b] = []int{idx(to)}
+			edit().Learners[b] = []int{idx(to)}
 			active[primary]++
 			active[to]++
 			started++
 		case from != "" && from != primary:
 			// More copies than the plan wants.
-			nt.Replicas[b] = toIdx(slices.DeleteFunc(slices.Clone(have), func(id string) bool { return id == from }))
+			edit().Replicas[b] = toIdx(slices.DeleteFunc(slices.Clone(have), func(id string) bool { return id == from }))
 			flipped++
 		case from == primary || want[0] != primary:
 			if active[primary] >= limit {
 				continue
 			}
-			nt.Frozen[b] = true
+			edit().Frozen[b] = true
 			active[primary]++
 			frozen++
 		default:
 			// The same copies, the same primary: only the secondaries' order.
-			nt.Replicas[b] = toIdx(want)
+			edit().Replicas[b] = toIdx(want)
 			flipped++
 		}
 	}
