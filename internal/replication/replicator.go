@@ -351,7 +351,6 @@ func (r *Replicator) Settle(p []Pending, leaseUntil int64) bool {
 	}
 }
 
-// signal wakes Settle's waiters, if any (after a commit advanced).
 // moveNews tells Options.MoveNews, if set.
 func (r *Replicator) moveNews() {
 	if f := r.opts.MoveNews; f != nil {
@@ -359,6 +358,7 @@ func (r *Replicator) moveNews() {
 	}
 }
 
+// signal wakes Settle's waiters, if any (after a commit advanced).
 func (r *Replicator) signal() {
 	if r.waiting.Load() != 0 {
 		r.wake()
