@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -116,10 +115,10 @@ type fsm struct {
 	former map[string]*bucketSet
 	// plan is the layout migration moves the table to (nil: none).
 	plan *clusterapi.Table
-	// planView caches plan as a routing table (the scheduler reads it on
-	// every report): plan is replaced, never changed in place.
-	planView atomic.Pointer[planView]
-	applied  uint64 // index of the last entry applied
+	// planRT is plan as a routing table, for the scheduler (not to be
+	// changed; nil with plan).
+	planRT  *routing.Table
+	applied uint64 // index of the last entry applied
 }
 
 func newFSM(log *slog.Logger, publish func(*routing.Table)) *fsm {
@@ -139,7 +138,7 @@ func (f *fsm) reset() {
 	f.settings = clusterapi.Settings{}
 	f.servers = map[string]clusterapi.ConfigServer{}
 	f.former = map[string]*bucketSet{}
-	f.plan = nil
+	f.plan, f.planRT = nil, nil
 }
 
 // Apply applies one committed log entry. It returns nil or an *apiError.
@@ -397,14 +396,8 @@ func (f *fsm) apply(e *entry) (bool, error) {
 		return false, nil
 
 	case opPlan:
-		if e.Table != nil {
-			if _, err := clusterapi.ToRouting(e.Table, nil); err != nil {
-				return false, errf(http.StatusBadRequest, "plan: %v", err)
-			}
-			t := cloneTable(*e.Table)
-			f.plan = &t
-		} else {
-			f.plan = nil
+		if err := f.setPlan(e.Table); err != nil {
+			return false, errf(http.StatusBadRequest, "plan: %v", err)
 		}
 		return false, nil
 	}
@@ -704,24 +697,23 @@ func (f *fsm) planCopy() *clusterapi.Table {
 func (f *fsm) migrationPlan() *routing.Table {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if f.plan == nil {
-		return nil
-	}
-	if v := f.planView.Load(); v != nil && v.of == f.plan {
-		return v.t
-	}
-	t, err := clusterapi.ToRouting(f.plan, nil)
-	if err != nil {
-		return nil
-	}
-	f.planView.Store(&planView{of: f.plan, t: t})
-	return t
+	return f.planRT
 }
 
-// planView is a plan converted for the scheduler (not to be changed).
-type planView struct {
-	of *clusterapi.Table
-	t  *routing.Table
+// setPlan makes t (a copy of it) the migration plan, or drops the plan when
+// t is nil. Called with mu held.
+func (f *fsm) setPlan(t *clusterapi.Table) error {
+	if t == nil {
+		f.plan, f.planRT = nil, nil
+		return nil
+	}
+	rt, err := clusterapi.ToRouting(t, nil)
+	if err != nil {
+		return err
+	}
+	c := cloneTable(*t)
+	f.plan, f.planRT = &c, rt
+	return nil
 }
 
 func cloneTable(t clusterapi.Table) clusterapi.Table {
@@ -837,9 +829,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.usersVersion = st.UsersVersion
 	f.settings = st.Settings
-	if st.Plan != nil {
-		t := cloneTable(*st.Plan)
-		f.plan = &t
+	if err := f.setPlan(st.Plan); err != nil {
+		// Checked when it was committed: not reachable. No plan is
+		// what a plan that cannot be read always meant.
+		f.log.Error("config state snapshot: the migration plan cannot be used; dropped", "err", err)
 	}
 	for _, cs := range st.ConfigServers {
 		f.servers[cs.ID] = clusterapi.ConfigServer{ID: cs.ID, Raft: cs.Raft, HTTP: cs.HTTP, RESP: cs.RESP}
