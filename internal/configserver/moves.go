@@ -239,8 +239,8 @@ func (s *Server) migrate() error {
 			// again and keeps its copies. Handing over to a secondary
 			// instead would drop the primary's copy the plan meant to
 			// replace with the target's.
-			edit().Frozen[b] = false
-			edit().Learners[b] = nil
+			t := edit()
+			t.Frozen[b], t.Learners[b] = false, nil
 			dropped++
 		case cur.Frozen[b]:
 			// Hand over to the plan's primary when it is a copy, else to
@@ -262,10 +262,9 @@ func (s *Server) migrate() error {
 			}
 			members := slices.DeleteFunc(slices.Concat(have, learners), func(id string) bool { return id == from || id == next })
 			slices.SortStableFunc(members, func(x, y string) int { return rankIn(want, x) - rankIn(want, y) })
-			edit().Replicas[b] = toIdx(append([]string{next}, members...))
-			edit().Learners[b] = nil
-			edit().Frozen[b] = false
-			edit().Handed[b] = next != primary
+			t := edit()
+			t.Replicas[b] = toIdx(append([]string{next}, members...))
+			t.Learners[b], t.Frozen[b], t.Handed[b] = nil, false, next != primary
 			handed++
 		case len(learners) > 0:
 			l := learners[0]
@@ -283,8 +282,8 @@ func (s *Server) migrate() error {
 				continue
 			}
 			members := slices.DeleteFunc(slices.Clone(have), func(id string) bool { return id == from })
-			edit().Replicas[b] = toIdx(append(members, l))
-			edit().Learners[b] = nil
+			t := edit()
+			t.Replicas[b], t.Learners[b] = toIdx(append(members, l)), nil
 			flipped++
 		case to != "":
 			if state[to] != clusterapi.NodeUp || active[primary] >= limit || active[to] >= limit {
