@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/http/pprof"
 	"net/url"
 	"regexp"
 	"slices"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"granary/internal/clusterapi"
+	"granary/internal/profiling"
 	"granary/internal/routing"
 )
 
@@ -66,11 +66,7 @@ func (s *Server) initHTTP() {
 
 	mux := http.NewServeMux()
 	if s.opts.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		profiling.Register(mux)
 	}
 	mux.HandleFunc("POST /v1/heartbeat", s.leaderOnly(s.handleHeartbeat))
 	mux.HandleFunc("GET /v1/status", s.handleStatus)

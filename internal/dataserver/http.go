@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 
 	"granary/internal/command"
 	"granary/internal/engine/disk"
+	"granary/internal/profiling"
 )
 
 // httpServer serves /metrics (Prometheus), /healthz and, when asked for,
@@ -26,7 +26,7 @@ type httpServer struct {
 }
 
 // startHTTP serves on addr, over TLS with tlsCfg when it is set.
-func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, store *disk.Store, profiling bool, log *slog.Logger) (*httpServer, error) {
+func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, store *disk.Store, withProfiler bool, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -51,12 +51,8 @@ func startHTTP(addr string, tlsCfg *tls.Config, node *command.Node, store *disk.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	if profiling {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if withProfiler {
+		profiling.Register(mux)
 	}
 	h := &httpServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
