@@ -20,18 +20,24 @@ import (
 
 func startConfigServer(t *testing.T, autoAdd bool, minNodes int) *configserver.Server {
 	t.Helper()
-	cs, err := configserver.Start(context.Background(), configserver.Options{
-		ID:       "cs1",
-		Dir:      filepath.Join(t.TempDir(), "cs1"),
-		Raft:     "127.0.0.1:0",
-		HTTP:     "127.0.0.1:0",
-		RESP:     "127.0.0.1:0",
-		Peers:    []configserver.Peer{{ID: "cs1", Raft: "127.0.0.1:0"}},
-		AutoAdd:  autoAdd,
-		Copies:   2,
-		MinNodes: minNodes,
-		Logger:   quiet(),
-	})
+	return startConfigServerWith(t, func(o *configserver.Options) { o.AutoAdd, o.MinNodes = autoAdd, minNodes })
+}
+
+// startConfigServerWith is startConfigServer with options edited by edit.
+func startConfigServerWith(t *testing.T, edit func(*configserver.Options)) *configserver.Server {
+	t.Helper()
+	opts := configserver.Options{
+		ID:     "cs1",
+		Dir:    filepath.Join(t.TempDir(), "cs1"),
+		Raft:   "127.0.0.1:0",
+		HTTP:   "127.0.0.1:0",
+		RESP:   "127.0.0.1:0",
+		Peers:  []configserver.Peer{{ID: "cs1", Raft: "127.0.0.1:0"}},
+		Copies: 2,
+		Logger: quiet(),
+	}
+	edit(&opts)
+	cs, err := configserver.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("config server: %v", err)
 	}

@@ -3,7 +3,6 @@ package dataserver
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,24 +17,13 @@ import (
 // each 10 s at most): the steps go on tables pushed by the long poll and
 // heartbeats sent when replication has news.
 func TestDrainEveryBucketAtOnce(t *testing.T) {
-	cs, err := configserver.Start(context.Background(), configserver.Options{
-		ID: "cs1", Dir: filepath.Join(t.TempDir(), "cs1"),
-		Raft: "127.0.0.1:0", HTTP: "127.0.0.1:0", RESP: "127.0.0.1:0",
-		Peers:   []configserver.Peer{{ID: "cs1", Raft: "127.0.0.1:0"}},
-		AutoAdd: true, Copies: 2, MinNodes: 3,
-		HeartbeatInterval: time.Minute, DownTimeout: 10 * time.Minute,
-		MovesPerNode: routing.Buckets,
-		Logger:       quiet(),
+	cs := startConfigServerWith(t, func(o *configserver.Options) {
+		o.AutoAdd, o.MinNodes = true, 3
+		o.HeartbeatInterval, o.DownTimeout = time.Minute, 10*time.Minute
+		o.MovesPerNode = routing.Buckets
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := cs.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	api := clusterapi.NewClient([]string{cs.HTTPAddr()})
 	ds1 := start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: t.TempDir()})
 	ds2 := start(t, Options{ConfigServers: []string{cs.HTTPAddr()}, Dir: t.TempDir()})
