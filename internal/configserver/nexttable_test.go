@@ -21,15 +21,7 @@ func TestNextTable(t *testing.T) {
 
 	// Asked before any table exists: an answer with a table is one that
 	// came when the table was committed (an expired wait answers empty).
-	type result struct {
-		u   *clusterapi.TableUpdate
-		err error
-	}
-	first := make(chan result, 1)
-	go func() {
-		u, err := cl.NextTable(ctx, 0, 4*time.Second)
-		first <- result{u, err}
-	}()
+	first := pollNext(ctx, cl, 0)
 
 	var fakes []*fakeNode
 	for i := range 3 {
@@ -88,15 +80,7 @@ func TestNextTable(t *testing.T) {
 func TestNextTableEndsAtShutdown(t *testing.T) {
 	s := startSingle(t, nil)
 	cl := clusterapi.NewClient([]string{s.HTTPAddr()})
-	type result struct {
-		u   *clusterapi.TableUpdate
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		u, err := cl.NextTable(context.Background(), 1000, 4*time.Second)
-		got <- result{u, err}
-	}()
+	got := pollNext(context.Background(), cl, 1000)
 	eventually(t, 10*time.Second, "the long poll waiting", func() bool {
 		s.fsm.mu.RLock()
 		defer s.fsm.mu.RUnlock()
@@ -110,4 +94,21 @@ func TestNextTableEndsAtShutdown(t *testing.T) {
 	if r.u.Table != nil {
 		t.Fatalf("a table for epoch 1000: %+v", r.u.Table.Epoch)
 	}
+}
+
+// nextResult is the outcome of a long poll for the next table.
+type nextResult struct {
+	u   *clusterapi.TableUpdate
+	err error
+}
+
+// pollNext asks, in the background, for the table after epoch, waiting up
+// to 4 s.
+func pollNext(ctx context.Context, cl *clusterapi.Client, epoch uint64) <-chan nextResult {
+	ch := make(chan nextResult, 1)
+	go func() {
+		u, err := cl.NextTable(ctx, epoch, 4*time.Second)
+		ch <- nextResult{u, err}
+	}()
+	return ch
 }
