@@ -38,13 +38,17 @@ func main() {
 	dur := flag.Duration("d", time.Hour, "how long to run (SIGINT or SIGTERM stops it earlier)")
 	size := flag.Int("size", 1024, "bytes per SET value")
 	writes := flag.Int("writes", 10, "percent of operations that are SETs")
-	slowFile := flag.String("slow", "", "write the operations slower than -slow-ms to this file (time, ms, op, slot): where a tail comes from")
+	slowFile := flag.String("slow", "", "write the operations slower than -slow-ms to this file (time, ms, op, slot, attempts, ms on nodes, last node): where a tail comes from")
 	slowMs := flag.Float64("slow-ms", 5, "threshold of -slow")
 	flag.Parse()
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{*addr},
 		ClusterStateReloadInterval: 500 * time.Millisecond, PoolSize: *workers})
 	defer cc.Close()
+	// Every attempt on a node adds to the operation's tally (see attempts):
+	// a slow operation's time on the nodes, against its total, tells a
+	// slow server from a client waiting (redirects, backoff, its own state).
+	cc.OnNewNode(func(rdb *redis.Client) { rdb.AddHook(attemptHook{addr: rdb.Options().Addr}) })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *dur)
@@ -59,6 +63,7 @@ func main() {
 		d    time.Duration
 		set  bool
 		slot int
+		try  attempts
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -87,7 +92,8 @@ func main() {
 				case <-tick.C:
 				}
 				key := fmt.Sprintf("key:%012d", rand.IntN(*keyRange))
-				octx, ocancel := context.WithTimeout(context.Background(), 5*time.Second)
+				var try attempts
+				octx, ocancel := context.WithTimeout(context.WithValue(context.Background(), attemptsKey{}, &try), 5*time.Second)
 				start := time.Now()
 				var err error
 				set := rand.IntN(100) < *writes
@@ -104,7 +110,7 @@ func main() {
 				d := time.Since(start)
 				mine = append(mine, d)
 				if *slowFile != "" && float64(d.Microseconds())/1000 >= *slowMs {
-					mySlow = append(mySlow, slowOp{start, d, set, int(routing.Bucket([]byte(key)))})
+					mySlow = append(mySlow, slowOp{start, d, set, int(routing.Bucket([]byte(key))), try})
 				}
 			}
 		}()
@@ -129,11 +135,46 @@ func main() {
 			if o.set {
 				op = "set"
 			}
-			fmt.Fprintf(&b, "%s %.3f %s %d\n", o.at.Format("15:04:05.000"), float64(o.d.Microseconds())/1000, op, o.slot)
+			fmt.Fprintf(&b, "%s %.3f %s %d %d %.3f %s\n", o.at.Format("15:04:05.000"), float64(o.d.Microseconds())/1000, op, o.slot,
+				o.try.n, float64(o.try.d.Microseconds())/1000, o.try.last)
 		}
 		if err := os.WriteFile(*slowFile, []byte(b.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
 	fmt.Printf("ops=%d errors=%d p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n", len(lat), errs, q(0.50), q(0.99), q(0.999), maxMs)
+}
+
+// attempts tallies one operation's tries on nodes.
+type attempts struct {
+	n    int
+	d    time.Duration // summed over the tries
+	last string        // the node of the last try
+}
+
+type attemptsKey struct{}
+
+// attemptHook records each command a node client sends into the operation's
+// attempts, found in its context.
+type attemptHook struct{ addr string }
+
+func (attemptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h attemptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		a, _ := ctx.Value(attemptsKey{}).(*attempts)
+		if a == nil {
+			return next(ctx, cmd)
+		}
+		start := time.Now()
+		err := next(ctx, cmd)
+		a.n++
+		a.d += time.Since(start)
+		a.last = h.addr
+		return err
+	}
+}
+
+func (attemptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
