@@ -50,17 +50,7 @@ func TestWatcher(t *testing.T) {
 	solo := table(1, 1, []*node{a}, 0)
 	a.r.Install(solo)
 	set(t, a, 0, 9, "snap", "v")
-	two := table(2, 1, []*node{a, b}, 0, 1)
-	b.r.Install(two)
-	a.r.Install(two)
-	waitFor(t, "b caught up", func() bool {
-		for x := range routing.Buckets {
-			if !b.r.Held(uint16(x)) {
-				return false
-			}
-		}
-		return true
-	})
+	joinSecondary(t, a, b)
 	if got := wb.take(); !slices.Contains(got, "drop 9") || !slices.Contains(got, "key 0/9/snap") {
 		t.Fatalf("snapshot of bucket 9: b's watcher got %d calls, not both drop 9 and key 0/9/snap", len(got))
 	}
