@@ -202,18 +202,32 @@ func (r *Replicator) Install(t *routing.Table) *Serving {
 			delete(r.links, id)
 		}
 	}
+	// Each bucket this node leads gets the list of links to its
+	// secondaries; buckets with the same secondaries share one.
+	next.lists = [][]*link{nil}
+	byPeers := map[string]uint16{"": 0}
+	var lastPeers []int
+	var lastList uint16
 	for b := range t.Replicas {
-		switch {
-		case next.lead[b] == 0:
-		case same && prev.lead[b] != 0 && slices.Equal(prev.t.Replicas[b], t.Replicas[b]):
-			// The same secondaries: the same links (a link is only
-			// stopped when no bucket wants its peer).
-			next.secs[b] = prev.secs[b]
-		default:
-			for _, x := range t.Replicas[b][1:] {
-				next.secs[b] = append(next.secs[b], linkOf[x])
-			}
+		if next.lead[b] == 0 {
+			continue
 		}
+		peers := t.Replicas[b][1:]
+		if !slices.Equal(peers, lastPeers) {
+			key := peersKey(peers)
+			i, ok := byPeers[key]
+			if !ok {
+				list := make([]*link, len(peers))
+				for j, x := range peers {
+					list[j] = linkOf[x]
+				}
+				i = uint16(len(next.lists))
+				next.lists = append(next.lists, list)
+				byPeers[key] = i
+			}
+			lastPeers, lastList = peers, i
+		}
+		next.secs[b] = lastList
 	}
 	// Gates: their peers' links, and the leases those hold now. A gate
 	// kept from the previous install keeps its links (see above).
@@ -265,6 +279,16 @@ type want struct {
 
 // addWants adds bucket b (in term) to the wants of its secondaries and
 // learners.
+// peersKey names a list of node indexes, for byPeers.
+func peersKey(peers []int) string {
+	var k strings.Builder
+	for _, x := range peers {
+		k.WriteString(strconv.Itoa(x))
+		k.WriteByte(',')
+	}
+	return k.String()
+}
+
 func addWants(wants []want, secs, learners []int, b uint16, term uint64) {
 	for _, list := range [][]int{secs, learners} {
 		for _, x := range list {

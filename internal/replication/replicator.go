@@ -135,8 +135,16 @@ type install struct {
 	// lead[b] is the term in which this node leads bucket b with its data
 	// (0: not leading).
 	lead [routing.Buckets]uint64
-	secs [routing.Buckets][]*link
+	// secs[b] indexes lists, the links to bucket b's secondaries (0: the
+	// empty list). Buckets share a handful of lists: 32 KB per table
+	// instead of 16384 slice headers (384 KB of garbage per table, every
+	// migration step, on every data server).
+	secs  [routing.Buckets]uint16
+	lists [][]*link
 }
+
+// secondaries returns the links to bucket b's secondaries.
+func (in *install) secondaries(b uint16) []*link { return in.lists[in.secs[b]] }
 
 // Replicator is a data server's replication: its log, its links to the
 // secondaries of the buckets it leads, and the streams from its primaries.
@@ -278,7 +286,7 @@ func (r *Replicator) logLocked(bs *bucketState, rec *record) {
 	rec.term = r.cur.Load().lead[rec.bucket]
 	bs.advance(rec.lsn, rec.term)
 	r.log.append(rec)
-	if r.cur.Load().secs[rec.bucket] == nil {
+	if r.cur.Load().secs[rec.bucket] == 0 {
 		bs.committed.Store(rec.lsn)
 	}
 }
@@ -378,7 +386,7 @@ func (r *Replicator) wake() {
 func (r *Replicator) recompute(cur *install, b uint16) bool {
 	bs := &r.b[b]
 	m := bs.lsn.Load()
-	for _, l := range cur.secs[b] {
+	for _, l := range cur.secondaries(b) {
 		m = min(m, l.acked[b].Load())
 	}
 	for {

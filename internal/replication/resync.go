@@ -53,7 +53,7 @@ func (r *Replicator) Resync(peer string, buckets []uint16) error {
 		if cur.lead[b] == 0 {
 			return fmt.Errorf("bucket %d: %w", b, ErrNotPrimary)
 		}
-		if l == nil || !slices.Contains(cur.secs[b], l) {
+		if l == nil || !slices.Contains(cur.secondaries(b), l) {
 			return fmt.Errorf("bucket %d: node %s is not its secondary", b, peer)
 		}
 	}
