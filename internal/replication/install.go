@@ -277,8 +277,6 @@ type want struct {
 	terms   []uint64
 }
 
-// addWants adds bucket b (in term) to the wants of its secondaries and
-// learners.
 // peersKey names a list of node indexes, for byPeers.
 func peersKey(peers []int) string {
 	var k strings.Builder
@@ -289,6 +287,8 @@ func peersKey(peers []int) string {
 	return k.String()
 }
 
+// addWants adds bucket b (in term) to the wants of its secondaries and
+// learners.
 func addWants(wants []want, secs, learners []int, b uint16, term uint64) {
 	for _, list := range [][]int{secs, learners} {
 		for _, x := range list {
