@@ -26,6 +26,15 @@ import (
 // on a freshly loaded server were a third of its CPU that way.
 const defaultGCPercent = 25
 
+// gcTarget returns the GC percent to set, if any: the flag's when given,
+// else the environment's GOGC stands, else the flag's default.
+func gcTarget(flagGiven bool, env string, flag int) (int, bool) {
+	if flagGiven || env == "" {
+		return flag, true
+	}
+	return 0, false
+}
+
 func dataCmd() *cobra.Command {
 	var o dataserver.Options
 	var quota, replLog, diskCache, moveRate sizeFlag
@@ -85,9 +94,8 @@ One of --standalone and --config-servers is required.`,
 			if procs > 0 {
 				runtime.GOMAXPROCS(procs)
 			}
-			// GOGC from the environment stands unless the flag is given.
-			if cmd.Flags().Changed("gc-percent") || os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(gcPercent)
+			if p, ok := gcTarget(cmd.Flags().Changed("gc-percent"), os.Getenv("GOGC"), gcPercent); ok {
+				debug.SetGCPercent(p)
 			}
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
@@ -126,7 +134,7 @@ One of --standalone and --config-servers is required.`,
 	f.StringVar(&o.RequirePass, "requirepass", "", "password of the default user, who may do everything; when set, clients must log in first: AUTH pass, or AUTH user pass as a user of the config servers (docs/security.md) (empty: no password)")
 	f.IntVar(&o.MaxClients, "maxclients", 10000, "most simultaneous client connections")
 	f.IntVar(&procs, "procs", 0, "CPU cores used to serve (GOMAXPROCS; 0: all). Fewer leaves cores to co-located processes")
-	f.IntVar(&gcPercent, "gc-percent", defaultGCPercent, "Go garbage collection target (GOGC): the heap grows by this percent of what is live before a collection. The in-memory engine's data is live heap, so this bounds how far memory grows past the data in garbage (tables, copies sent, replies); the environment's GOGC applies when this flag is not given")
+	f.IntVar(&gcPercent, "gc-percent", defaultGCPercent, "Go garbage collection target (GOGC): the heap grows by this percent of what is live before a collection. The in-memory engine's data is live heap, so this bounds how far memory grows past the data in garbage (tables, copies sent, replies); -1 turns collection off, as GOGC=off; the environment's GOGC applies when this flag is not given")
 	f.IntVar(&o.EventLoops, "event-loops", 0, "standalone: epoll loops that serve the clients (0: one per core of --procs; -1: none, a goroutine per connection as in cluster mode)")
 	f.Var(&quota, "maxmemory", "memory quota of each namespace, e.g. 512mb or 4gb (0: unlimited); with config servers, of each namespace they do not define (those get their quota's share)")
 	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "secret data servers present to each other on replication links (env GRANARY_CLUSTER_SECRET; default: --requirepass)")
