@@ -26,6 +26,15 @@ import (
 // on a freshly loaded server were a third of its CPU that way.
 const defaultGCPercent = 25
 
+// setGCPercent sets the process's GC target for data servers (see
+// gcTarget): granary data, and granary dev, whose data servers run in its
+// process.
+func setGCPercent(flagGiven bool, flag int) {
+	if p, ok := gcTarget(flagGiven, os.Getenv("GOGC"), flag); ok {
+		debug.SetGCPercent(p)
+	}
+}
+
 // gcTarget returns the GC percent to set, if any: the flag's when given,
 // else the environment's GOGC stands, else the flag's default.
 func gcTarget(flagGiven bool, env string, flag int) (int, bool) {
@@ -94,9 +103,7 @@ One of --standalone and --config-servers is required.`,
 			if procs > 0 {
 				runtime.GOMAXPROCS(procs)
 			}
-			if p, ok := gcTarget(cmd.Flags().Changed("gc-percent"), os.Getenv("GOGC"), gcPercent); ok {
-				debug.SetGCPercent(p)
-			}
+			setGCPercent(cmd.Flags().Changed("gc-percent"), gcPercent)
 			o.Quota = int64(quota)
 			o.ReplLog = int64(replLog)
 			o.MoveRate = int64(moveRate)

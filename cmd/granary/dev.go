@@ -86,6 +86,7 @@ With --tls it makes a throwaway CA and certificates in <dir>/tls (for
 			}
 			o.Logger = log
 			o.Out = cmd.OutOrStdout()
+			setGCPercent(false, defaultGCPercent)
 			return runDev(cmd.Context(), o, nil)
 		},
 	}
